@@ -1,0 +1,39 @@
+/**
+ * The inference contract every engine implements. Windows arrive already scaled; an engine returns the
+ * reconstruction error (RMSE) of each window, and optionally the reconstructions themselves.
+ */
+export interface WindowBatch {
+  /** Channel of each window, in batch order; selects the channel's model through the bundle manifest. */
+  readonly channels: readonly string[];
+  /** Scaled samples, window after window: `channels.length * window` values. */
+  readonly data: Float32Array;
+}
+
+export interface Engine {
+  /** `onnx` or `tfjs`. */
+  readonly name: string;
+  /** What actually runs: `cpu`, `cuda`, `wasm`, `tensorflow`, … */
+  readonly backend: string;
+  /** RMSE between every window and its reconstruction, in batch order. */
+  score(batch: WindowBatch): Promise<Float32Array>;
+  /** Reconstructions, same layout as `batch.data`. */
+  reconstruct(batch: WindowBatch): Promise<Float32Array>;
+  /** Releases native sessions and tensors; the engine must not be used afterwards. */
+  dispose(): Promise<void>;
+}
+
+/** RMSE of each window against its reconstruction, computed in float64 like the reference's NumPy. */
+export function windowRmse(data: Float32Array, reconstruction: Float32Array, window: number): Float32Array {
+  const count = data.length / window;
+  const out = new Float32Array(count);
+  for (let w = 0; w < count; w++) {
+    let sum = 0;
+    const base = w * window;
+    for (let i = 0; i < window; i++) {
+      const d = data[base + i]! - reconstruction[base + i]!;
+      sum += d * d;
+    }
+    out[w] = Math.sqrt(sum / window);
+  }
+  return out;
+}
