@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { exportBundleOnnx } from '../detector/onnx/export.js';
+import { TRAIN_DEFAULTS, trainBundle } from '../detector/train.js';
+import { readInputs } from '../ingest/files.js';
+import { integer, number, timestamp } from './options.js';
+import { trainProgress } from './progress.js';
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('fit scalers, train the LSTM autoencoder(s), compute thresholds and write a model bundle')
+    .requiredOption('--input <files...>', 'long CSV, wide CSV or IAGA-2002 files (gzip too)')
+    .requiredOption('--out <dir>', 'model bundle directory to write (replaced when complete)')
+    .option('--from <time>', 'first sample time to use (ISO 8601)', timestamp('--from'))
+    .option('--to <time>', 'end of the time range, exclusive (ISO 8601)', timestamp('--to'))
+    .option('--window <n>', 'window length W in samples', integer('--window', 2), TRAIN_DEFAULTS.window)
+    .option('--step <n>', 'samples between window starts (default: W)', integer('--step', 1))
+    .option('--latent <n>', 'bottleneck LSTM width', integer('--latent', 1), TRAIN_DEFAULTS.latent)
+    .option('--epochs <n>', 'training epochs', integer('--epochs', 1), TRAIN_DEFAULTS.epochs)
+    .option('--batch-size <n>', 'training batch size', integer('--batch-size', 1), TRAIN_DEFAULTS.batchSize)
+    .option('--k <k>', 'threshold = median + k * MAD', number('--k', (k) => k >= 0, 'a number >= 0'), TRAIN_DEFAULTS.k)
+    .option('--seed <n>', 'random seed (weights and shuffling)', integer('--seed', 0), TRAIN_DEFAULTS.seed)
+    .option('--shared', 'one model for all channels instead of one per channel', false)
+    .option('--min-channels <n>', 'votes needed, absolute (default 5)', integer('--min-channels', 1))
+    .option(
+      '--vote-fraction <f>',
+      'votes needed as a fraction of the channels, rounded up',
+      number('--vote-fraction', (f) => f > 0 && f <= 1, 'a number in (0, 1]'),
+    )
+    .option('--workers <n>', 'training worker threads (default: one per core)', integer('--workers', 0))
+    .option('--no-onnx', 'skip the ONNX copy of the models')
+    .action(async (options) => {
+      const table = await readInputs(options.input, { from: options.from, to: options.to });
+      const progress = trainProgress();
+      const vote =
+        options.voteFraction !== undefined
+          ? { fraction: options.voteFraction as number }
+          : { minChannels: (options.minChannels as number | undefined) ?? TRAIN_DEFAULTS.vote.minChannels };
+      let summary: Awaited<ReturnType<typeof trainBundle>>;
+      try {
+        summary = await trainBundle(
+          table,
+          options.out,
+          {
+            window: options.window,
+            step: options.step ?? options.window,
+            latent: options.latent,
+            epochs: options.epochs,
+            batchSize: options.batchSize,
+            k: options.k,
+            seed: options.seed,
+            shared: options.shared,
+            validationSplit: TRAIN_DEFAULTS.validationSplit,
+            vote,
+            workers: options.workers,
+            inputs: options.input,
+          },
+          {
+            onStart: (model) => progress.start(model, options.epochs),
+            onEpoch: (model, report) => progress.epoch(model, report.epoch, report.loss, report.valLoss),
+          },
+        );
+      } finally {
+        progress.stop();
+      }
+      const onnx = options.onnx ? await exportBundleOnnx(options.out) : [];
+      process.stderr.write(
+        `train: ${summary.channels} channels, ${summary.samples} samples, ${summary.windowsPerChannel} windows per channel, ` +
+          `${summary.models} model(s) on ${summary.backend} with ${Math.max(summary.workers, 1)} worker(s) in ` +
+          `${summary.seconds.toFixed(1)} s${onnx.length ? `, ${onnx.length} ONNX file(s)` : ''} -> ${options.out}\n`,
+      );
+    });
+}
