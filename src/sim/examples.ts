@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { AnomalySpec } from './anomalies.js';
 import { formatLongCsv } from './csv.js';
 import { formatLabelsCsv } from './labels.js';
-import { simulate } from './simulate.js';
+import { createRandom } from './random.js';
+import { type SimulationStream, simulate, simulateStream } from './simulate.js';
 
 /** Samples per sensor of `normal.csv` (24 windows of 64) and `anomalies.csv` (16 windows of 64), at 1 Hz. */
 export const EXAMPLE_NORMAL_SAMPLES = 1536;
@@ -71,4 +72,45 @@ export async function writeExamples(dir: string): Promise<string[]> {
     paths.push(path);
   }
   return paths;
+}
+
+/**
+ * The example network running on after its training stretch, for the demo and live tests: the background of
+ * `normal.csv` (so the example model fits it) with the example anomalies repeated every 1,024 s. `seed` moves
+ * each anomaly by up to 16 s, so runs differ while every anomaly stays whole and in place.
+ */
+export function exampleScenario(options: { durationS: number; seed: number }): SimulationStream {
+  const random = createRandom(options.seed, 'demo-schedule');
+  const cycle = EXAMPLE_ANOMALY_SAMPLES;
+  const anomalies: AnomalySpec[] = [];
+  for (let offset = 0; offset < options.durationS; offset += cycle) {
+    for (const spec of EXAMPLE_ANOMALIES) {
+      const atS = spec.atS + offset + Math.round(random.uniform(-16, 16));
+      if (atS + (spec.durationS ?? 0) <= EXAMPLE_NORMAL_SAMPLES + options.durationS) anomalies.push({ ...spec, atS });
+    }
+  }
+  const stream = simulateStream({
+    observatories: 2,
+    sensorsPerObservatory: [2, 1],
+    rateHz: 1,
+    start: EXAMPLE_START,
+    durationS: EXAMPLE_NORMAL_SAMPLES + options.durationS,
+    seed: EXAMPLE_SEED,
+    anomalies,
+  });
+  return skipSeconds(stream, EXAMPLE_NORMAL_SAMPLES);
+}
+
+/** The same stream without its first `seconds` (the training stretch), labels included. */
+function skipSeconds(stream: SimulationStream, seconds: number): SimulationStream {
+  const from = EXAMPLE_START + seconds * 1000;
+  return {
+    ...stream,
+    labels: stream.labels.filter((label) => label.end >= from),
+    samples: stream.samples - seconds,
+    timeOf: (index: number) => stream.timeOf(index + seconds),
+    *[Symbol.iterator]() {
+      for (const row of stream) if (row.timestamp >= from) yield row;
+    },
+  };
 }

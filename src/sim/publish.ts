@@ -24,6 +24,8 @@ export interface SimulationPublishOptions {
   readonly topic?: string;
   /** Publish each time step when the wall clock reaches it (true), or as fast as the broker takes them. */
   readonly realtime: boolean;
+  /** With `realtime`, data seconds per wall-clock second; default 1. */
+  readonly speed?: number;
   /** Stops publishing early; what was handed to the client is still delivered. */
   readonly signal?: AbortSignal;
   /** Called once per label when the first sample at or after its start is published. */
@@ -95,7 +97,7 @@ export async function publishSimulation(
       if (row.timestamp !== stepTime) {
         stepTime = row.timestamp;
         if (options.realtime) {
-          const waitMs = wallStart + (stepTime - dataStart) - clock.now();
+          const waitMs = wallStart + (stepTime - dataStart) / (options.speed ?? 1) - clock.now();
           if (waitMs > 0) await Promise.race([clock.sleep(waitMs, options.signal), connectionLost]);
           if (options.signal?.aborted) {
             stopped = true;
