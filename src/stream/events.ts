@@ -48,10 +48,11 @@ export function channelList(
  * The event lifecycle of one group, or of the global vote: `anomaly.start` at the first anomalous final bucket,
  * `anomaly.end` after `minNormal` normal final buckets in a row. Buckets must come in time order.
  *
- * Scope of a group's event: `global` when the global vote is anomalous in the bucket the event starts in and
- * the network has several groups, else `group`. The `anomaly.end` scope is `global` when the global vote was
- * anomalous in any of the event's anomalous buckets, so an event that one group saw first and the network
- * confirmed later ends as `global`. Events of the global vote itself are always `global`.
+ * Scope: `global` when the global vote is anomalous and the channels that carry it belong to more than one group
+ * (an event seen by several observatories at once, such as a storm), else `group` (a local disturbance, even one
+ * large enough to pass the global vote alone). `anomaly.start` tells the scope of the event's first bucket;
+ * `anomaly.end` tells it over all the event's anomalous buckets, so an event that one group saw first and
+ * others joined later ends as `global`. Events of the global vote itself follow the same rule.
  *
  * Buckets without data have no vote, so an open event ends only once the group's data shows `minNormal`
  * normal buckets, or at `end()` when the stream ends.
@@ -114,12 +115,11 @@ export class GroupEvents {
       const before = event.channels.get(info);
       if (before === undefined || rmse > before) event.channels.set(info, rmse);
     }
-    if (this.group === GLOBAL_GROUP) {
-      event.global = true;
-      for (const info of bucket.flagged.keys()) event.groups.add(info.group);
-    } else if (this.options.multiGroup && global?.vote.anomalous) {
-      event.global = true;
-      for (const info of global.flagged.keys()) event.groups.add(info.group);
+    // "Seen by several groups at once": the channels that carried the global vote span more than one group.
+    const carried = this.group === GLOBAL_GROUP ? bucket : this.options.multiGroup ? global : null;
+    if (carried?.vote.anomalous) {
+      for (const info of carried.flagged.keys()) event.groups.add(info.group);
+      event.global = event.groups.size > 1;
     }
   }
 

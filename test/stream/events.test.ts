@@ -139,6 +139,18 @@ describe('GroupEvents', () => {
     expect(start).toMatchObject({ event: 'anomaly.start', scope: 'global', groups: ['OBS1', 'OBS2'] });
   });
 
+  it('stays a group event when only its own channels carry the global vote', () => {
+    const group = events();
+    const flagged: Array<[ChannelInfo, number]> = [
+      [a1, 2],
+      [a2, 2],
+    ];
+    // A local disturbance big enough to pass the global vote alone is still local.
+    const [start] = group.step(bucket('OBS1', 0, flagged), bucket('global', 0, flagged, 2));
+    expect(start).toMatchObject({ event: 'anomaly.start', scope: 'group' });
+    expect(start).not.toHaveProperty('groups');
+  });
+
   it('ends as global when the network confirms the event after it started', () => {
     const group = events(true, 1);
     const quiet = (s: number) =>
