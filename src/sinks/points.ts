@@ -62,10 +62,11 @@ export function votePoint(vote: BucketVote): Point {
 }
 
 /**
- * `magwatch_events`: one point per event, at the event's start, so that a Grafana annotation query finds
- * both the start and the end of an anomaly at the same time. `channels` is the comma-separated channel
- * names, `votes` the peak votes (0 for sensor events); `id` and `scope` are added so a point can be traced
- * to its MQTT message. An `anomaly.end` carries `end` as epoch ms.
+ * `magwatch_events`: one point per event, at the event's start. The `anomaly.end` point has the same time and
+ * tags, so it replaces the `anomaly.start` point: an event is one point that reads "open" until it ends, and
+ * then carries `end` (epoch ms) for a Grafana region annotation. `channels` is the comma-separated channel
+ * names, `votes` the peak votes (0 for sensor events); `id` and `scope` trace a point to its MQTT message.
+ * Sensor events also get a `sensor` tag: two sensors of one group flagged in the same bucket are two events.
  */
 export function eventPoint(event: AnomalyEvent): Point {
   const fields: Record<string, number | boolean | string> = {
@@ -76,11 +77,10 @@ export function eventPoint(event: AnomalyEvent): Point {
     scope: event.scope,
   };
   if (event.requiredVotes !== undefined) fields['required'] = event.requiredVotes;
-  if (event.sensor !== undefined) fields['sensor'] = event.sensor;
   if (event.end !== undefined) fields['end'] = Date.parse(event.end);
   return {
     measurement: EVENTS_MEASUREMENT,
-    tags: { group: event.group },
+    tags: event.sensor === undefined ? { group: event.group } : { group: event.group, sensor: event.sensor },
     fields,
     time: Date.parse(event.start),
   };

@@ -52,7 +52,7 @@ describe('DESIGN measurements', () => {
     );
   });
 
-  it('writes a sensor event with zero votes and its sensor', () => {
+  it('writes a sensor event with zero votes and its sensor as a tag', () => {
     const point = eventPoint({
       id: 's-1',
       event: 'sensor.silent',
@@ -69,8 +69,9 @@ describe('DESIGN measurements', () => {
       channels: '',
       id: 's-1',
       scope: 'sensor',
-      sensor: 'S9',
     });
+    // A tag, so that two sensors of one group flagged at the same time are two points.
+    expect(point.tags).toEqual({ group: 'OBS2', sensor: 'S9' });
     expect(point.time).toBe(Date.parse('2024-03-01T00:00:00.000Z'));
   });
 });
