@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { type BenchRow, runInferenceBench } from '../bench/inference.js';
+import { runTrainBench } from '../bench/train.js';
 import { MagwatchError } from '../errors.js';
 import { integer, number } from './options.js';
 
@@ -65,8 +66,26 @@ export function registerBench(program: Command): void {
     .option('--channels <n>', 'channels, and models of the per-channel bundle', integer('--channels', 1), 9)
     .option('--backend <name>', 'TensorFlow.js backend for the stacked engine (default: the fastest here)')
     .option('--threads <n>', 'ONNX Runtime intra-op threads', integer('--threads', 1))
+    .option('--train', 'instead: training throughput of a per-channel bundle, worker threads against plain fit')
+    .option('--epochs <n>', 'epochs of the --train run', integer('--epochs', 1), 3)
+    .option('--windows <n>', 'training windows per channel of the --train run', integer('--windows', 2), 24)
     .action(async (options) => {
       const json = Boolean(options.json);
+      if (options.train) {
+        await runTrainBench({
+          channels: options.channels,
+          windowsPerChannel: options.windows,
+          epochs: options.epochs,
+          onRow: (row) =>
+            process.stdout.write(
+              json
+                ? `${JSON.stringify(row)}\n`
+                : `train ${row.variant.padEnd(8)} workers ${row.workers} channels ${row.channels} ` +
+                    `${row.seconds.toFixed(1)} s ${row.windowsPerSec.toFixed(1)} windows/s ${row.speedup.toFixed(2)}x\n`,
+            ),
+        });
+        return;
+      }
       if (!json) {
         process.stdout.write(`${tableLine(COLUMNS.map(([title]) => title))}\n`);
       }

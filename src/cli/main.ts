@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
 import { Command, CommanderError } from 'commander';
 import { isMagwatchError } from '../errors.js';
 import { registerBench } from './bench.js';
@@ -9,6 +10,10 @@ import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerSimulate } from './simulate.js';
 import { registerTrain } from './train.js';
+import { registerUpgrade } from './upgrade.js';
+
+// Production mode: no banner asking for tfjs-node and no debug warnings on stderr, which is for our messages.
+tf.env().set('PROD', true);
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -25,6 +30,7 @@ registerDemo(program);
 registerReplay(program);
 registerSimulate(program);
 registerEvaluate(program);
+registerUpgrade(program);
 registerBench(program);
 
 try {

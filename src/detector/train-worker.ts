@@ -1,4 +1,5 @@
 import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
 import { useTrainingBackend } from './train-backend.js';
 import { runTrainJob, type TrainJob } from './train-job.js';
 
@@ -6,6 +7,8 @@ import { runTrainJob, type TrainJob } from './train-job.js';
 const port = parentPort;
 if (!port) throw new Error('train-worker must run in a worker thread');
 
+// Same as the CLI: stderr is for magwatch's own messages, not tfjs's banners.
+tf.env().set('PROD', true);
 const ready = useTrainingBackend();
 port.on('message', async (job: TrainJob) => {
   try {
