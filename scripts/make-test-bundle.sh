@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run build >/dev/null
-node bin/magwatch.js train --input examples/normal.csv --out test/fixtures/bundles/example-shared --shared --seed 1 "$@"
+node bin/magwatch.js train --input examples/normal.csv --out examples/model --shared --seed 1 "$@"

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type Observable, Subject, type Subscription } from 'rxjs';
-import type { MagwatchConfig } from './config/schema.js';
 import { redactUrl } from './config/load.js';
+import type { MagwatchConfig } from './config/schema.js';
 import { type Bundle, loadBundle } from './detector/bundle.js';
 import type { Engine } from './detector/engine.js';
 import { createEngine } from './detector/engines/index.js';
 import { MqttIngest } from './ingest/mqtt.js';
-import { createMetrics, type MagwatchMetrics } from './ops/metrics.js';
 import { type HttpServer, type RouteHandler, startHttpServer } from './ops/http.js';
+import { createMetrics, type MagwatchMetrics } from './ops/metrics.js';
 import { createPointSink } from './sinks/create.js';
 import { MqttEventPublisher } from './sinks/mqtt-events.js';
 import { eventPoint, type PointSink, rmsePoint, votePoint } from './sinks/points.js';
@@ -156,7 +156,19 @@ export async function startLiveService(
     });
   }
 
-  await ingest.start();
+  try {
+    await ingest.start();
+  } catch (error) {
+    // Refused or unreachable broker: release what was opened so a caller (or a test) can go on.
+    clearInterval(sync);
+    for (const subscription of subscriptions) subscription.unsubscribe();
+    await detector.close();
+    await publisher.close();
+    await sink.close();
+    await http?.close();
+    await engine.dispose();
+    throw error;
+  }
   const channels = Object.keys(bundle.manifest.channels);
   logger.info(
     {
@@ -192,7 +204,10 @@ export async function startLiveService(
       await sink.close();
       await http?.close();
       await engine.dispose();
-      logger.info({ ...detector.stats(), points: sink.stats(), events: publisher.stats() }, 'magwatch stopped');
+      logger.info(
+        { ...detector.stats(), points: sink.stats(), mqttEvents: publisher.stats() },
+        'magwatch stopped',
+      );
     })();
     return stopping;
   };
@@ -200,7 +215,11 @@ export async function startLiveService(
 }
 
 /** Copies counters into Prometheus once a second, so the per-sample path does no metrics work. */
-function startMetricsSync(metrics: MagwatchMetrics, ingest: MqttIngest, detector: LiveDetector): NodeJS.Timeout {
+function startMetricsSync(
+  metrics: MagwatchMetrics,
+  ingest: MqttIngest,
+  detector: LiveDetector,
+): NodeJS.Timeout {
   const last = new Map<string, number>();
   const add = (key: string, total: number, counter: { inc(n: number): void }) => {
     const delta = total - (last.get(key) ?? 0);

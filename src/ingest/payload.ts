@@ -258,7 +258,11 @@ export function toValue(value: unknown): number | null | 'not_finite' | 'bad_sha
   if (typeof value === 'number') return Number.isFinite(value) ? value : 'not_finite';
   if (typeof value === 'string') {
     // Some publishers quote their numbers; NaN and Infinity arrive only this way, since JSON cannot carry them.
-    if (NUMERIC.test(value)) return Number(value);
+    if (NUMERIC.test(value)) {
+      // "1e400" matches the number syntax but overflows a double.
+      const number = Number(value);
+      return Number.isFinite(number) ? number : 'not_finite';
+    }
     return /^\s*[+-]?(nan|inf|infinity)\s*$/i.test(value) ? 'not_finite' : 'bad_shape';
   }
   return 'bad_shape';

@@ -14,7 +14,7 @@ import type { PublishSummary } from '../../src/ingest/publish.js';
 import { ROOT } from './cli.js';
 
 /** The trained one-model bundle of the 9 example channels (scripts/make-test-bundle.sh). */
-export const EXAMPLE_BUNDLE = join(ROOT, 'test/fixtures/bundles/example-shared');
+export const EXAMPLE_BUNDLE = join(ROOT, 'examples/model');
 /** 1024 samples of 3 sensors at 1 Hz with a storm, an object and a glitch (examples/anomalies.labels.csv). */
 export const ANOMALIES_CSV = join(ROOT, 'examples/anomalies.csv');
 
