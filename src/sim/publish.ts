@@ -1,7 +1,6 @@
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { connectAsync, type MqttClient } from 'mqtt';
 import { MagwatchError } from '../errors.js';
-import { redactUrl } from '../ingest/mqtt.js';
+import { connectPublisher } from '../ingest/publish.js';
 import { groupOf, type LongRow } from '../ingest/table.js';
 import { fillTopic } from '../ingest/topic.js';
 import type { Label } from './anomalies.js';
@@ -62,25 +61,8 @@ export async function publishSimulation(
   const template = options.topic ?? DEFAULT_SIMULATE_TOPIC;
   const topics = topicsBySensor(stream.sensors, template);
   const clock = options.clock ?? systemClock;
-  const maxInflight = options.maxInflight ?? 500;
-  const broker = redactUrl(options.url);
-  const client = await connectPublisher(options.url, broker);
+  const publisher = await connectPublisher(options.url, { maxInflight: options.maxInflight ?? 500 });
 
-  let lost: (error: Error) => void = () => {};
-  const connectionLost = new Promise<never>((_resolve, reject) => {
-    lost = reject;
-  });
-  connectionLost.catch(() => {});
-  client.on('close', () =>
-    lost(
-      new MagwatchError(
-        'MW_MQTT_PUBLISH',
-        `lost the connection to ${broker} while publishing; check the broker`,
-      ),
-    ),
-  );
-
-  const inflight = new Set<Promise<unknown>>();
   const pending = [...stream.labels];
   const wallStart = clock.now();
   const dataStart = stream.timeOf(0);
@@ -98,7 +80,7 @@ export async function publishSimulation(
         stepTime = row.timestamp;
         if (options.realtime) {
           const waitMs = wallStart + (stepTime - dataStart) / (options.speed ?? 1) - clock.now();
-          if (waitMs > 0) await Promise.race([clock.sleep(waitMs, options.signal), connectionLost]);
+          if (waitMs > 0) await publisher.during(clock.sleep(waitMs, options.signal));
           if (options.signal?.aborted) {
             stopped = true;
             break;
@@ -106,24 +88,13 @@ export async function publishSimulation(
         }
         while (pending.length > 0 && pending[0]!.start <= stepTime) options.onAnomaly?.(pending.shift()!);
       }
-
-      while (inflight.size >= maxInflight) await Promise.race([...inflight, connectionLost]);
-      const topic = topics.get(row.sensor)!;
-      const sent: Promise<unknown> = client.publishAsync(topic, ingestPayload(row), { qos: 1 }).then(
-        () => inflight.delete(sent),
-        (error: Error) =>
-          lost(new MagwatchError('MW_MQTT_PUBLISH', `publishing to ${topic} failed: ${error.message}`)),
-      );
-      inflight.add(sent);
+      await publisher.publish(topics.get(row.sensor)!, ingestPayload(row), 1);
       messages++;
     }
-    await Promise.race([Promise.all(inflight), connectionLost]);
-    client.removeAllListeners('close');
-    await client.endAsync();
+    await publisher.end();
     return { messages, stopped };
   } catch (error) {
-    client.removeAllListeners('close');
-    await client.endAsync(true);
+    await publisher.abort();
     throw error;
   }
 }
@@ -148,17 +119,4 @@ function topicsBySensor(sensors: readonly string[], template: string): Map<strin
     );
   }
   return topics;
-}
-
-async function connectPublisher(url: string, broker: string): Promise<MqttClient> {
-  try {
-    // A simulation that loses its broker stops and says so rather than retrying unseen.
-    return await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 10_000 }, false);
-  } catch (error) {
-    throw new MagwatchError(
-      'MW_MQTT_CONNECT',
-      `cannot connect to ${broker} (${(error as Error).message}); check --broker and that the broker runs`,
-      { cause: error },
-    );
-  }
 }
