@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { createRandom, type Random } from '../sim/random.js';
 import { buildAutoencoder, type ModelShape } from './model.js';
 
 export interface FitOptions {
@@ -23,22 +24,10 @@ export interface FitResult {
   readonly rmse: Float32Array;
 }
 
-/** Small, fast, seedable generator (mulberry32); training order must not depend on Math.random. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffled(count: number, random: () => number): Int32Array {
+function shuffled(count: number, random: Random): Int32Array {
   const order = Int32Array.from({ length: count }, (_, i) => i);
   for (let i = count - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
+    const j = Math.floor(random.next() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return order;
@@ -61,9 +50,12 @@ export async function fitAutoencoder(
   const model = buildAutoencoder(shape, options.seed);
   model.compile({ optimizer: tf.train.adam(0.001, 0.9, 0.999, 1e-7), loss: 'meanSquaredError' });
 
-  const random = seededRandom(options.seed);
+  // Seeded, unlike Math.random, so that the same --seed trains the same model.
+  const random = createRandom(options.seed, 'shuffle');
   const validation =
-    splitAt < count ? tf.tensor3d(windows.subarray(splitAt * window), [count - splitAt, window, 1]) : undefined;
+    splitAt < count
+      ? tf.tensor3d(windows.subarray(splitAt * window), [count - splitAt, window, 1])
+      : undefined;
   const loss: number[] = [];
   const valLoss: number[] = [];
   const epochData = new Float32Array(splitAt * window);
@@ -91,7 +83,11 @@ export async function fitAutoencoder(
 }
 
 /** RMSE of every window against the layers model's reconstruction, in chunks to bound memory. */
-export async function predictRmse(model: tf.LayersModel, windows: Float32Array, window: number): Promise<Float32Array> {
+export async function predictRmse(
+  model: tf.LayersModel,
+  windows: Float32Array,
+  window: number,
+): Promise<Float32Array> {
   const count = windows.length / window;
   const rmse = new Float32Array(count);
   const chunk = 256;

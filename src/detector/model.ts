@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { createRandom } from '../sim/random.js';
 
 /** Shape of the reference LSTM autoencoder. */
 export interface ModelShape {
@@ -20,26 +21,81 @@ export const OUTER_UNITS = 64;
 export function buildAutoencoder(shape: ModelShape, seed = 1): tf.Sequential {
   const { window, latent } = shape;
   let next = seed * 7919;
-  // Each initialiser gets its own seed so that a run is reproducible and layers still differ.
-  const init = () => ({
-    kernelInitializer: tf.initializers.glorotUniform({ seed: next++ }),
-    recurrentInitializer: tf.initializers.orthogonal({ seed: next++ }),
-    unitForgetBias: true,
-    activation: 'tanh' as const,
-    recurrentActivation: 'sigmoid' as const,
-  });
+  const recurrentSeeds: number[] = [];
+  // Each initialiser gets its own seed so that a run is reproducible and layers still differ. The recurrent
+  // kernels start as zeros and are replaced below: tfjs's orthogonal initialiser takes seconds per matrix.
+  const init = () => {
+    const kernelSeed = next++;
+    recurrentSeeds.push(next++);
+    return {
+      kernelInitializer: tf.initializers.glorotUniform({ seed: kernelSeed }),
+      recurrentInitializer: 'zeros' as const,
+      unitForgetBias: true,
+      activation: 'tanh' as const,
+      recurrentActivation: 'sigmoid' as const,
+    };
+  };
   const model = tf.sequential({ name: 'magwatch_autoencoder' });
-  model.add(tf.layers.lstm({ units: OUTER_UNITS, returnSequences: true, inputShape: [window, 1], ...init() }));
+  model.add(
+    tf.layers.lstm({ units: OUTER_UNITS, returnSequences: true, inputShape: [window, 1], ...init() }),
+  );
   model.add(tf.layers.lstm({ units: latent, returnSequences: false, ...init() }));
   model.add(tf.layers.repeatVector({ n: window }));
   model.add(tf.layers.lstm({ units: latent, returnSequences: true, ...init() }));
   model.add(tf.layers.lstm({ units: OUTER_UNITS, returnSequences: true, ...init() }));
   model.add(
     tf.layers.timeDistributed({
-      layer: tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: next++ }) }),
+      layer: tf.layers.dense({
+        units: 1,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: next++ }),
+      }),
     }),
   );
+  [0, 1, 3, 4].forEach((index, i) => {
+    const layer = model.layers[index]! as tf.layers.RNN & { cell: { recurrentInitializer: unknown } };
+    const [kernel, recurrent, bias] = layer.getWeights();
+    const [units, fourUnits] = recurrent!.shape as [number, number];
+    const values = orthogonalMatrix(units, fourUnits, recurrentSeeds[i]!);
+    const orthogonal = tf.tensor2d(values, [units, fourUnits]);
+    layer.setWeights([kernel!, orthogonal, bias!]);
+    orthogonal.dispose();
+    // What the saved topology reports, so that it reads as the Keras model it is.
+    layer.cell.recurrentInitializer = tf.initializers.orthogonal({ seed: recurrentSeeds[i]! });
+  });
   return model;
+}
+
+/**
+ * Keras's orthogonal initialiser (gain 1): the Q of a QR decomposition of a standard normal matrix of shape
+ * (max(rows, cols), min(rows, cols)), with the signs of R's diagonal folded into Q, transposed when
+ * rows < cols. Modified Gram-Schmidt yields exactly that Q (the unique one with a positive R diagonal).
+ */
+export function orthogonalMatrix(rows: number, cols: number, seed: number): Float32Array {
+  const m = Math.max(rows, cols);
+  const n = Math.min(rows, cols);
+  const random = createRandom(seed, 'orthogonal');
+  // Column-major: column j is q[j*m .. j*m+m).
+  const q = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) q[j * m + i] = random.normal();
+  for (let j = 0; j < n; j++) {
+    const column = q.subarray(j * m, (j + 1) * m);
+    for (let k = 0; k < j; k++) {
+      const previous = q.subarray(k * m, (k + 1) * m);
+      let dot = 0;
+      for (let i = 0; i < m; i++) dot += previous[i]! * column[i]!;
+      for (let i = 0; i < m; i++) column[i]! -= dot * previous[i]!;
+    }
+    let norm = 0;
+    for (let i = 0; i < m; i++) norm += column[i]! * column[i]!;
+    norm = Math.sqrt(norm);
+    for (let i = 0; i < m; i++) column[i]! /= norm;
+  }
+  // Row-major (rows, cols) output: q is (m, n); transpose it when rows < cols.
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[r * cols + c] = rows >= cols ? q[c * m + r]! : q[r * m + c]!;
+  }
+  return out;
 }
 
 /** Raw weights of one LSTM layer in Keras layout: kernel [in, 4u], recurrent [u, 4u], bias [4u]; gates i, f, c, o. */

@@ -58,13 +58,6 @@ function goldenWeights(
 const wasmReady = await tf.setBackend('wasm').catch(() => false);
 const backends = wasmReady ? ['cpu', 'wasm'] : ['cpu'];
 
-// Every weight is overwritten below, so the reference's slow orthogonal initialiser (seconds per model in
-// pure JS) is swapped for a cheap one while building.
-vi.spyOn(tf.initializers, 'orthogonal').mockImplementation((args) => tf.initializers.glorotUniform(args));
-afterAll(() => {
-  vi.restoreAllMocks();
-});
-
 for (const [window, latent] of [
   [16, 8],
   [64, 32],

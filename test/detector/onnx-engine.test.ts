@@ -100,8 +100,6 @@ const models: Record<string, tf.Sequential> = {};
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  // Every weight is overwritten, so skip the reference's orthogonal initialiser (seconds per model in pure JS).
-  vi.spyOn(tf.initializers, 'orthogonal').mockImplementation((args) => tf.initializers.glorotUniform(args));
   root = await mkdtemp(join(tmpdir(), 'magwatch-onnx-'));
   CHANNELS.forEach((channel, i) => {
     models[channel] = randomModel(11 + i);

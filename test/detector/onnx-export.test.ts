@@ -45,8 +45,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  // Every weight is overwritten, so skip the reference's orthogonal initialiser (seconds per model in pure JS).
-  vi.spyOn(tf.initializers, 'orthogonal').mockImplementation((args) => tf.initializers.glorotUniform(args));
 });
 
 afterAll(() => {
