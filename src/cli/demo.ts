@@ -50,7 +50,8 @@ const time = (iso: string) => iso.slice(11, 19);
 
 /** One line per event, readable at a glance: when, what, where, and which channels carried the vote. */
 export function describeEvent(event: AnomalyEvent): string {
-  const where = event.sensor ? `sensor ${event.sensor}` : `${event.group} (${event.scope})`;
+  const groups = event.scope === 'global' && event.groups ? `, ${event.groups.join('+')}` : '';
+  const where = event.sensor ? `sensor ${event.sensor}` : `${event.group} (${event.scope}${groups})`;
   const when = event.end ? `${time(event.start)}-${time(event.end)}` : time(event.start);
   const votes = event.peakVotes !== undefined ? ` votes ${event.peakVotes}/${event.requiredVotes}` : '';
   const channels = event.channels
