@@ -6,6 +6,7 @@ import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerDetect } from './detect.js';
 import { registerEvaluate } from './evaluate.js';
+import { registerNab } from './nab.js';
 import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerSimulate } from './simulate.js';
@@ -30,6 +31,7 @@ registerDemo(program);
 registerReplay(program);
 registerSimulate(program);
 registerEvaluate(program);
+registerNab(program);
 registerUpgrade(program);
 registerBench(program);
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { exportBundleOnnx } from '../detector/onnx/export.js';
 import { TRAIN_DEFAULTS, trainBundle } from '../detector/train.js';
 import { readInputs } from '../ingest/files.js';
-import { integer, number, timestamp } from './options.js';
+import { choice, integer, number, timestamp } from './options.js';
 import { trainProgress } from './progress.js';
 
 export function registerTrain(program: Command): void {
@@ -26,6 +26,12 @@ export function registerTrain(program: Command): void {
       '--vote-fraction <f>',
       'votes needed as a fraction of the channels, rounded up',
       number('--vote-fraction', (f) => f > 0 && f <= 1, 'a number in (0, 1]'),
+    )
+    .option(
+      '--preprocess <how>',
+      "none (the reference) or window-mean: remove each window's mean, so the daily variation is not an anomaly",
+      choice('--preprocess', ['none', 'window-mean'] as const),
+      'none',
     )
     .option('--workers <n>', 'training worker threads (default: one per core)', integer('--workers', 0))
     .option('--no-onnx', 'skip the ONNX copy of the models')
@@ -52,6 +58,7 @@ export function registerTrain(program: Command): void {
             shared: options.shared,
             validationSplit: TRAIN_DEFAULTS.validationSplit,
             vote,
+            preprocess: options.preprocess,
             workers: options.workers,
             inputs: options.input,
           },

@@ -8,6 +8,7 @@ import {
   expandWindows,
   gatherWindows,
   requiredVotes,
+  subtractWindowMeans,
   type VoteRule,
   windowStarts,
 } from './reference.js';
@@ -132,9 +133,10 @@ async function scoreChannels(
   engine: Engine,
 ): Promise<Float32Array[]> {
   const { window } = bundle.manifest;
-  const perChannel = channels.map((channel, c) =>
-    gatherWindows(applyScaler(values[c]!, bundle.scalers[channel]!), starts, window),
-  );
+  const perChannel = channels.map((channel, c) => {
+    const windows = gatherWindows(applyScaler(values[c]!, bundle.scalers[channel]!), starts, window);
+    return bundle.manifest.preprocess === 'window-mean' ? subtractWindowMeans(windows, window) : windows;
+  });
   const out = channels.map(() => new Float32Array(starts.length));
   const total = channels.length * starts.length;
   for (let first = 0; first < total; first += SCORE_CHUNK) {

@@ -45,6 +45,25 @@ export function gatherWindows(scaled: Float32Array, starts: readonly number[], w
   return out;
 }
 
+/** Window preprocessing beyond the reference: `none` is the reference (scaler only). */
+export type WindowPreprocess = 'none' | 'window-mean';
+
+/**
+ * Subtracts from each window of `windows` (back to back, `window` values each) its own mean, in place. The mean
+ * is summed in float64 over the float32 values in order and each result rounded back to float32, exactly as
+ * the live batcher does, so that offline and live scores agree bit for bit. Removing the level makes a score
+ * depend on the window's shape, not on where the slow daily variation has carried the field.
+ */
+export function subtractWindowMeans(windows: Float32Array, window: number): Float32Array {
+  for (let offset = 0; offset + window <= windows.length; offset += window) {
+    let sum = 0;
+    for (let i = offset; i < offset + window; i++) sum += windows[i]!;
+    const mean = sum / window;
+    for (let i = offset; i < offset + window; i++) windows[i] = windows[i]! - mean;
+  }
+  return windows;
+}
+
 /** NumPy's median: the mean of the two middle values for an even count. */
 export function median(values: ArrayLike<number>): number {
   const sorted = Float64Array.from(values as ArrayLike<number>).sort();

@@ -20,7 +20,9 @@ import {
   gatherWindows,
   madThreshold,
   quantile,
+  subtractWindowMeans,
   type VoteRule,
+  type WindowPreprocess,
   windowStarts,
 } from './reference.js';
 import { useTrainingBackend } from './train-backend.js';
@@ -41,6 +43,11 @@ export interface TrainOptions {
   readonly shared: boolean;
   readonly validationSplit: number;
   readonly vote: VoteRule;
+  /**
+   * Window preprocessing before fitting and scoring; default `none` (the reference). `window-mean` is
+   * recorded in the manifest, so that offline detection and the live batcher do the same.
+   */
+  readonly preprocess?: WindowPreprocess;
   /** Worker threads; 0 trains in this thread. Default: one per core, at most one per model. */
   readonly workers?: number;
   /** Names of the input files, recorded in training.json and error messages. */
@@ -121,7 +128,8 @@ export async function trainBundle(
   const perChannelWindows = table.channels.map((channel, c) => {
     const scaler = fitScaler(table.values[c]!);
     scalers[channel] = scaler;
-    return gatherWindows(applyScaler(table.values[c]!, scaler), starts, window);
+    const windows = gatherWindows(applyScaler(table.values[c]!, scaler), starts, window);
+    return options.preprocess === 'window-mean' ? subtractWindowMeans(windows, window) : windows;
   });
 
   const names = options.shared ? table.channels.map(() => 'shared') : modelNames(table.channels);
@@ -182,6 +190,8 @@ export async function trainBundle(
       k: options.k,
       vote: options.vote,
       channels,
+      // Only written when it differs from the reference, so reference bundles stay as they were.
+      ...(options.preprocess === 'window-mean' ? { preprocess: 'window-mean' as const } : {}),
       createdAt: new Date().toISOString(),
       training: {
         inputs: options.inputs,

@@ -1,5 +1,6 @@
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import type { Engine } from '../detector/engine.js';
+import { subtractWindowMeans } from '../detector/reference.js';
 import type { DueWindow } from './channel-window.js';
 import type { WindowScore } from './types.js';
 
@@ -182,8 +183,9 @@ export class Batcher {
       const w = windows[i]!;
       channels[i] = w.info.channel;
       data.set(w.data, i * window);
-      if (this.options.preprocess === 'window-mean') subtractMean(data, i * window, window);
     }
+    // The offline path's own function, so that live and offline scores agree bit for bit.
+    if (this.options.preprocess === 'window-mean') subtractWindowMeans(data, window);
 
     this.counts.batches++;
     this.counts.batchSizeLast = count;
@@ -241,11 +243,4 @@ export function toScores(windows: readonly DueWindow[], rmse: Float32Array): Win
     };
   }
   return scores;
-}
-
-function subtractMean(data: Float32Array, offset: number, length: number): void {
-  let sum = 0;
-  for (let i = offset; i < offset + length; i++) sum += data[i]!;
-  const mean = sum / length;
-  for (let i = offset; i < offset + length; i++) data[i] = data[i]! - mean;
 }

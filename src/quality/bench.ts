@@ -1,0 +1,409 @@
+/**
+ * The quality bench: trains and runs, on the scenario suite and the real Boulder month, the reference
+ * algorithm with reference settings, candidate magwatch settings, and the two baselines, and scores each with
+ * the evaluation metrics. magwatch's defaults are the candidate the numbers pick, printed beside them.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { detectTable, flaggedRegions } from '../detector/detect.js';
+import type { VoteRule, WindowPreprocess } from '../detector/reference.js';
+import { evaluateFlags, f1Score, type Interval, insideEvents, ratio } from '../evaluate/metrics.js';
+import { readInputs } from '../ingest/files.js';
+import type { WideTable } from '../ingest/table.js';
+import { baselineDetect } from './baselines.js';
+import { bundleVariant, heldOutThresholds, trainDetector, type TrainedDetector } from './pipeline.js';
+import { buildScenarioSuite, type Scenario, type ScenarioFamily } from './scenarios.js';
+
+const DAY_MS = 86_400_000;
+
+/** The vote every method uses: the reference's fraction rule (4 of 6 channels, 3 of Boulder's 4). */
+export const BENCH_VOTE: VoteRule = { fraction: 0.56 };
+
+/** One autoencoder setting beyond the reference, as the bench tries them. */
+export interface Candidate {
+  readonly preprocess: WindowPreprocess;
+  /** `train`: the reference's thresholds from the training windows; `held-out`: from unseen normal data. */
+  readonly thresholds: 'train' | 'held-out';
+  /** Scoring step as a divisor of W: 1 is the reference's step = W, 4 scores every W/4 samples. */
+  readonly overlap: 1 | 4;
+  /** Flagged regions closer than this many windows are merged into one event (0: off, the reference). */
+  readonly mergeWindows: 0 | 1;
+}
+
+export const REFERENCE_CANDIDATE: Candidate = {
+  preprocess: 'none',
+  thresholds: 'train',
+  overlap: 1,
+  mergeWindows: 0,
+};
+
+export function candidateName(c: Candidate): string {
+  return `pre=${c.preprocess} thr=${c.thresholds} step=W/${c.overlap} merge=${c.mergeWindows}W`;
+}
+
+function allCandidates(): Candidate[] {
+  const out: Candidate[] = [];
+  for (const preprocess of ['none', 'window-mean'] as const)
+    for (const thresholds of ['train', 'held-out'] as const)
+      for (const overlap of [1, 4] as const)
+        for (const mergeWindows of [0, 1] as const)
+          out.push({ preprocess, thresholds, overlap, mergeWindows });
+  return out;
+}
+
+/** A scored test run: what the metrics need, summable over runs. */
+export interface RunScore {
+  readonly samples: number;
+  readonly durationMs: number;
+  readonly events: number;
+  readonly found: number;
+  readonly regions: number;
+  readonly trueRegions: number;
+  readonly tp: number;
+  readonly fp: number;
+  readonly fn: number;
+  readonly delaysS: number[];
+  /** Final-flagged samples inside single-sensor glitches (must stay 0). */
+  readonly glitchFlagged: number;
+}
+
+export interface Summary {
+  readonly eventF1: number | null;
+  readonly pointF1: number | null;
+  readonly falseAlarmsPerDay: number | null;
+  readonly meanDelayS: number | null;
+  readonly events: number;
+  readonly found: number;
+  readonly falseRegions: number;
+  readonly glitchFlagged: number;
+}
+
+/** Fills normal stretches shorter than `gap` samples between two flagged regions (0 leaves flags as they are). */
+export function mergeRegions(flags: Uint8Array, gap: number): Uint8Array {
+  if (gap <= 0) return flags;
+  const out = Uint8Array.from(flags);
+  const regions = flaggedRegions(flags);
+  for (let r = 1; r < regions.length; r++) {
+    const [, lastEnd] = regions[r - 1]!;
+    const [nextStart] = regions[r]!;
+    if (nextStart - lastEnd - 1 < gap) out.fill(1, lastEnd + 1, nextStart);
+  }
+  return out;
+}
+
+export function scoreRun(
+  timestamps: Float64Array,
+  final: Uint8Array,
+  events: readonly Interval[],
+  glitches: readonly Interval[],
+): RunScore {
+  const evaluation = evaluateFlags(timestamps, final, events);
+  const delaysS: number[] = [];
+  for (const { start, end } of events) {
+    for (let i = 0; i < timestamps.length; i++) {
+      if (timestamps[i]! >= start && timestamps[i]! <= end && final[i] === 1) {
+        delaysS.push((timestamps[i]! - start) / 1000);
+        break;
+      }
+    }
+  }
+  const inGlitch = insideEvents(timestamps, glitches);
+  let glitchFlagged = 0;
+  for (let i = 0; i < final.length; i++) if (inGlitch[i] === 1 && final[i] === 1) glitchFlagged++;
+  return {
+    samples: timestamps.length,
+    durationMs: evaluation.durationS * 1000,
+    events: evaluation.event.events,
+    found: evaluation.event.found,
+    regions: evaluation.event.regions,
+    trueRegions: evaluation.event.trueRegions,
+    tp: evaluation.point.truePositives,
+    fp: evaluation.point.falsePositives,
+    fn: evaluation.point.falseNegatives,
+    delaysS,
+    glitchFlagged,
+  };
+}
+
+/** Micro-averaged summary: counts are summed over runs before the ratios are taken. */
+export function summarize(runs: readonly RunScore[]): Summary {
+  const sum = (key: keyof Omit<RunScore, 'delaysS'>) => runs.reduce((s, r) => s + (r[key] as number), 0);
+  const regions = sum('regions');
+  const trueRegions = sum('trueRegions');
+  const delays = runs.flatMap((r) => r.delaysS);
+  const durationMs = sum('durationMs');
+  return {
+    eventF1: f1Score(ratio(trueRegions, regions), ratio(sum('found'), sum('events'))),
+    pointF1: ratio(2 * sum('tp'), 2 * sum('tp') + sum('fp') + sum('fn')),
+    falseAlarmsPerDay: durationMs > 0 ? (regions - trueRegions) / (durationMs / DAY_MS) : null,
+    meanDelayS: delays.length ? delays.reduce((a, b) => a + b, 0) / delays.length : null,
+    events: sum('events'),
+    found: sum('found'),
+    falseRegions: regions - trueRegions,
+    glitchFlagged: sum('glitchFlagged'),
+  };
+}
+
+/** One test run of the bench: a scenario, or the real Boulder month. */
+export interface BenchCase {
+  readonly name: string;
+  readonly test: WideTable;
+  readonly events: readonly Interval[];
+  readonly glitches: readonly Interval[];
+}
+
+/** Training data and the test runs it serves. */
+export interface BenchFamily {
+  readonly name: string;
+  readonly train: WideTable;
+  readonly heldOut: WideTable;
+  readonly cases: readonly BenchCase[];
+  readonly note?: string;
+}
+
+/**
+ * The real Boulder month (1-minute IAGA-2002): trains on 2016-01-01..06, holds out 2016-01-07 for thresholds,
+ * tests 2016-01-08 to the end. The one labelled event is the catalogued storm sudden commencement at
+ * 2016-01-18 21:57 UT, labelled as the hour from it; the month's other active intervals are not catalogued,
+ * so flags there count as false alarms although some may be real.
+ */
+export async function boulderFamily(file: string): Promise<BenchFamily> {
+  const day = (d: number) => Date.UTC(2016, 0, d);
+  const ssc = Date.UTC(2016, 0, 18, 21, 57);
+  return {
+    name: 'bou',
+    train: await readInputs([file], { from: day(1), to: day(7) }),
+    heldOut: await readInputs([file], { from: day(7), to: day(8) }),
+    cases: [
+      {
+        name: 'bou/2016-01',
+        test: await readInputs([file], { from: day(8) }),
+        events: [{ start: ssc, end: ssc + 3_600_000 - 60_000 }],
+        glitches: [],
+      },
+    ],
+    note: 'SSC 2016-01-18 21:57 UT is the only labelled event; other active intervals are uncatalogued',
+  };
+}
+
+export function scenarioFamily(family: ScenarioFamily): BenchFamily {
+  return {
+    name: family.name,
+    train: family.train,
+    heldOut: family.heldOut,
+    cases: family.scenarios.map((s: Scenario) => ({
+      name: s.name,
+      test: s.test,
+      events: s.events,
+      glitches: s.glitches,
+    })),
+  };
+}
+
+export interface BenchOptions {
+  readonly quick?: boolean;
+  /** Training epochs; default 10 (the reference), 2 with `quick`. */
+  readonly epochs?: number;
+  /** The Boulder IAGA-2002 file; absent leaves the real data out. */
+  readonly boulder?: string;
+  readonly log?: (line: string) => void;
+}
+
+/** Method name → case name → score. */
+export type MethodScores = Record<string, Record<string, RunScore>>;
+
+export interface BenchReport {
+  readonly epochs: number;
+  readonly quick: boolean;
+  readonly vote: VoteRule;
+  readonly cases: string[];
+  readonly notes: string[];
+  /** Every candidate's scores, the evidence for the defaults. */
+  readonly candidates: Array<{ candidate: Candidate; name: string; overall: Summary }>;
+  readonly defaults: Candidate;
+  readonly methods: Record<string, { perCase: Record<string, Summary>; overall: Summary }>;
+  readonly seconds: number;
+}
+
+/** Runs the whole bench. */
+export async function runQualityBench(options: BenchOptions = {}): Promise<BenchReport> {
+  const started = performance.now();
+  const quick = options.quick ?? false;
+  const epochs = options.epochs ?? (quick ? 2 : 10);
+  const log = options.log ?? (() => {});
+  const families = buildScenarioSuite({ quick }).map(scenarioFamily);
+  if (options.boulder) families.push(await boulderFamily(options.boulder));
+  const candidates = allCandidates();
+  const scores: MethodScores = {};
+  const record = (method: string, name: string, score: RunScore) => {
+    scores[method] ??= {};
+    scores[method][name] = score;
+  };
+
+  const work = await mkdtemp(join(tmpdir(), 'magwatch-quality-'));
+  try {
+    for (const family of families) {
+      for (const preprocess of ['none', 'window-mean'] as const) {
+        const t0 = performance.now();
+        const trained = await trainDetector(family.train, join(work, `${family.name}-${preprocess}`), {
+          epochs,
+          preprocess,
+          vote: BENCH_VOTE,
+          inputs: [family.name],
+        });
+        log(
+          `trained ${family.name} (${family.train.channels.length} channels, pre=${preprocess}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+        );
+        try {
+          await scoreCandidates(family, trained, preprocess, candidates, record);
+        } finally {
+          await trained.dispose();
+        }
+      }
+      for (const c of family.cases) {
+        for (const baseline of ['robust-z', 'ewma'] as const) {
+          const voted = baselineDetect(c.test, baseline, BENCH_VOTE);
+          record(
+            `baseline ${baseline}`,
+            c.name,
+            scoreRun(c.test.timestamps, voted.final, c.events, c.glitches),
+          );
+        }
+      }
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+
+  const caseNames = families.flatMap((f) => f.cases.map((c) => c.name));
+  const overall = (method: string) => summarize(caseNames.map((n) => scores[method]![n]!));
+  const evidence = candidates.map((candidate) => ({
+    candidate,
+    name: candidateName(candidate),
+    overall: overall(candidateName(candidate)),
+  }));
+  const defaults = chooseDefaults(evidence);
+  const methods: BenchReport['methods'] = {};
+  const add = (label: string, method: string) => {
+    methods[label] = {
+      perCase: Object.fromEntries(caseNames.map((n) => [n, summarize([scores[method]![n]!])])),
+      overall: overall(method),
+    };
+  };
+  add('reference', candidateName(REFERENCE_CANDIDATE));
+  add('magwatch defaults', candidateName(defaults));
+  add('baseline robust-z', 'baseline robust-z');
+  add('baseline ewma', 'baseline ewma');
+  return {
+    epochs,
+    quick,
+    vote: BENCH_VOTE,
+    cases: caseNames,
+    notes: families.flatMap((f) => (f.note ? [f.note] : [])),
+    candidates: evidence,
+    defaults,
+    methods,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+async function scoreCandidates(
+  family: BenchFamily,
+  trained: TrainedDetector,
+  preprocess: WindowPreprocess,
+  candidates: readonly Candidate[],
+  record: (method: string, name: string, score: RunScore) => void,
+): Promise<void> {
+  const window = trained.bundle.manifest.window;
+  const heldOut = await heldOutThresholds(trained, family.heldOut);
+  for (const thresholds of ['train', 'held-out'] as const) {
+    for (const overlap of [1, 4] as const) {
+      const bundle = bundleVariant(trained.bundle, {
+        thresholds: thresholds === 'held-out' ? heldOut : undefined,
+        step: window / overlap,
+      });
+      for (const c of family.cases) {
+        const result = await detectTable(c.test, bundle, trained.engine, {
+          vote: BENCH_VOTE,
+          source: c.name,
+        });
+        for (const candidate of candidates) {
+          if (
+            candidate.preprocess !== preprocess ||
+            candidate.thresholds !== thresholds ||
+            candidate.overlap !== overlap
+          )
+            continue;
+          const final = mergeRegions(result.final, candidate.mergeWindows * window);
+          record(candidateName(candidate), c.name, scoreRun(c.test.timestamps, final, c.events, c.glitches));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The candidate with the highest overall event F1 among those with no more false alarms per day than the
+ * reference and no glitch reaching the vote; ties go to the higher point F1, then to the fewer changes from
+ * the reference. The reference itself qualifies, so there is always an answer.
+ */
+export function chooseDefaults(
+  evidence: ReadonlyArray<{ candidate: Candidate; overall: Summary }>,
+): Candidate {
+  const reference = evidence.find((e) => candidateName(e.candidate) === candidateName(REFERENCE_CANDIDATE))!;
+  const limit = reference.overall.falseAlarmsPerDay ?? Number.POSITIVE_INFINITY;
+  const changes = (c: Candidate) =>
+    Number(c.preprocess !== 'none') +
+    Number(c.thresholds !== 'train') +
+    Number(c.overlap !== 1) +
+    Number(c.mergeWindows !== 0);
+  const eligible = evidence.filter(
+    (e) => (e.overall.falseAlarmsPerDay ?? 0) <= limit && e.overall.glitchFlagged === 0,
+  );
+  const pool = eligible.length > 0 ? eligible : [reference];
+  return [...pool].sort(
+    (a, b) =>
+      (b.overall.eventF1 ?? 0) - (a.overall.eventF1 ?? 0) ||
+      (b.overall.pointF1 ?? 0) - (a.overall.pointF1 ?? 0) ||
+      changes(a.candidate) - changes(b.candidate),
+  )[0]!.candidate;
+}
+
+const fmt = (value: number | null, digits = 3) => (value === null ? '-' : value.toFixed(digits));
+
+/** The report as text tables: evidence for the defaults, then per case and overall per method. */
+export function formatBenchReport(report: BenchReport): string {
+  const lines: string[] = [];
+  lines.push(
+    `quality bench: ${report.cases.length} cases, epochs ${report.epochs}${report.quick ? ' (quick)' : ''}, vote ${JSON.stringify(report.vote)}, ${report.seconds.toFixed(0)} s`,
+  );
+  for (const note of report.notes) lines.push(`note: ${note}`);
+  lines.push(
+    '',
+    'candidates (overall; defaults = best event F1 with false alarms/day <= reference, no glitch voted):',
+  );
+  lines.push(
+    `${'candidate'.padEnd(52)} ${'evF1'.padStart(6)} ${'ptF1'.padStart(6)} ${'FA/day'.padStart(8)} ${'found'.padStart(7)} ${'glitch'.padStart(6)}`,
+  );
+  for (const e of [...report.candidates].sort(
+    (a, b) => (b.overall.eventF1 ?? 0) - (a.overall.eventF1 ?? 0),
+  )) {
+    const mark = candidateName(e.candidate) === candidateName(report.defaults) ? ' <= defaults' : '';
+    const ref = candidateName(e.candidate) === candidateName(REFERENCE_CANDIDATE) ? ' (reference)' : '';
+    lines.push(
+      `${e.name.padEnd(52)} ${fmt(e.overall.eventF1).padStart(6)} ${fmt(e.overall.pointF1).padStart(6)} ${fmt(e.overall.falseAlarmsPerDay, 1).padStart(8)} ${`${e.overall.found}/${e.overall.events}`.padStart(7)} ${String(e.overall.glitchFlagged).padStart(6)}${ref}${mark}`,
+    );
+  }
+  lines.push('', `magwatch defaults: ${candidateName(report.defaults)}`, '');
+  const header = `${'case'.padEnd(16)} ${'method'.padEnd(18)} ${'evF1'.padStart(6)} ${'ptF1'.padStart(6)} ${'FA/day'.padStart(8)} ${'delay s'.padStart(8)} ${'found'.padStart(7)} ${'glitch'.padStart(6)}`;
+  lines.push(header);
+  const row = (name: string, method: string, s: Summary) =>
+    `${name.padEnd(16)} ${method.padEnd(18)} ${fmt(s.eventF1).padStart(6)} ${fmt(s.pointF1).padStart(6)} ${fmt(s.falseAlarmsPerDay, 1).padStart(8)} ${fmt(s.meanDelayS, 1).padStart(8)} ${`${s.found}/${s.events}`.padStart(7)} ${String(s.glitchFlagged).padStart(6)}`;
+  for (const name of [...report.cases, 'overall']) {
+    for (const [method, scores] of Object.entries(report.methods)) {
+      lines.push(row(name, method, name === 'overall' ? scores.overall : scores.perCase[name]!));
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,73 @@
+import { describe, expect, test } from 'vitest';
+import {
+  type Candidate,
+  candidateName,
+  chooseDefaults,
+  mergeRegions,
+  REFERENCE_CANDIDATE,
+  scoreRun,
+  type Summary,
+  summarize,
+} from '../../src/quality/bench.js';
+
+const t = Float64Array.from({ length: 10 }, (_, i) => i * 1000);
+
+describe('mergeRegions', () => {
+  test('fills normal stretches shorter than the gap between flagged regions', () => {
+    const flags = Uint8Array.of(1, 0, 0, 1, 0, 0, 0, 0, 1, 1);
+    expect(Array.from(mergeRegions(flags, 3))).toEqual([1, 1, 1, 1, 0, 0, 0, 0, 1, 1]);
+    expect(mergeRegions(flags, 0)).toBe(flags);
+  });
+});
+
+describe('scoreRun and summarize', () => {
+  test('sums counts over runs before taking ratios', () => {
+    const hit = scoreRun(t, Uint8Array.of(0, 0, 1, 1, 0, 0, 0, 0, 0, 1), [{ start: 2000, end: 4000 }], []);
+    expect(hit).toMatchObject({ events: 1, found: 1, regions: 2, trueRegions: 1, tp: 2, fp: 1, fn: 1 });
+    expect(hit.delaysS).toEqual([0]);
+    const miss = scoreRun(t, new Uint8Array(10), [{ start: 5000, end: 6000 }], [{ start: 7000, end: 8000 }]);
+    const overall = summarize([hit, miss]);
+    // Regions 1 true of 2, events 1 found of 2: P = R = 0.5.
+    expect(overall.eventF1).toBeCloseTo(0.5);
+    expect(overall.pointF1).toBeCloseTo(4 / (4 + 1 + 3));
+    expect(overall.falseAlarmsPerDay).toBeCloseTo(1 / (20_000 / 86_400_000));
+    expect(overall.meanDelayS).toBe(0);
+  });
+
+  test('counts final flags inside a glitch', () => {
+    const run = scoreRun(t, Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 1, 1, 0), [], [{ start: 7000, end: 7000 }]);
+    expect(run.glitchFlagged).toBe(1);
+  });
+});
+
+describe('chooseDefaults', () => {
+  const summary = (eventF1: number, falseAlarmsPerDay: number, glitchFlagged = 0): Summary => ({
+    eventF1,
+    pointF1: 0.5,
+    falseAlarmsPerDay,
+    meanDelayS: 0,
+    events: 1,
+    found: 1,
+    falseRegions: 0,
+    glitchFlagged,
+  });
+  const mean: Candidate = { ...REFERENCE_CANDIDATE, preprocess: 'window-mean' };
+  const held: Candidate = { ...REFERENCE_CANDIDATE, thresholds: 'held-out' };
+
+  test('takes the best event F1 that makes no more false alarms than the reference', () => {
+    const pick = chooseDefaults([
+      { candidate: REFERENCE_CANDIDATE, overall: summary(0.2, 1) },
+      { candidate: mean, overall: summary(0.9, 2) },
+      { candidate: held, overall: summary(0.6, 0.5) },
+    ]);
+    expect(candidateName(pick)).toBe(candidateName(held));
+  });
+
+  test('rejects a candidate whose vote reports a glitch and falls back to the reference', () => {
+    const pick = chooseDefaults([
+      { candidate: REFERENCE_CANDIDATE, overall: summary(0.2, 1) },
+      { candidate: mean, overall: summary(0.9, 0.5, 3) },
+    ]);
+    expect(candidateName(pick)).toBe(candidateName(REFERENCE_CANDIDATE));
+  });
+});
