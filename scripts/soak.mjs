@@ -5,7 +5,7 @@
  * then a summary: samples in, processed and dropped, events, points written and dropped, recovery times and RSS.
  *
  *   npm run build && node scripts/soak.mjs [--minutes 10] [--rate 10000] [--batch 100] [--outage-s 20]
- *                                          [--bundle examples/model] [--engine tfjs]
+ *                                          [--bundle examples/model] [--engine auto]
  *
  * magwatch runs as `magwatch run` in its own process, so that its inference never slows the feed down; its
  * counters come from /metrics while it runs and from its `magwatch stopped` line after SIGTERM. The three sensors
@@ -28,7 +28,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '100' },
     'outage-s': { type: 'string', default: '20' },
     bundle: { type: 'string', default: 'examples/model' },
-    engine: { type: 'string', default: 'tfjs' },
+    engine: { type: 'string', default: 'auto' },
   },
 });
 const DURATION_MS = Number(args.minutes) * 60_000;
@@ -171,9 +171,11 @@ try {
         await influxd.resume();
         const back = Date.now();
         log('InfluxDB is back');
-        waitUntil(() => lines.filter((l) => l.msg === 'influxdb recovered').length > recoveredBefore).then(() => {
-          recovery.influxRecoverMs = Date.now() - back;
-        });
+        waitUntil(() => lines.filter((l) => l.msg === 'influxdb recovered').length > recoveredBefore).then(
+          () => {
+            recovery.influxRecoverMs = Date.now() - back;
+          },
+        );
       }, OUTAGE_MS);
     }
     if (Date.now() - lastScrape > 5000) {

@@ -1,9 +1,9 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  type Bundle,
   BUNDLE_FORMAT,
   BUNDLE_VERSION,
+  type Bundle,
   commitStaging,
   loadBundle,
   saveLayersModel,

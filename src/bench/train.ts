@@ -1,5 +1,5 @@
-import { availableParallelism, tmpdir } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TRAIN_DEFAULTS, trainBundle } from '../detector/train.js';
 import { buildWideTable } from '../ingest/wide.js';

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import type { Command } from 'commander';
 import { configSchema } from '../config/schema.js';
+import { dashboardRoutes } from '../dashboard/wire.js';
 import { TRAIN_DEFAULTS, trainBundle } from '../detector/train.js';
 import { readInputs } from '../ingest/files.js';
 import { type LiveService, startLiveService } from '../service.js';
@@ -16,7 +17,6 @@ import type { AnomalyEvent } from '../stream/types.js';
 import { createLogger } from './logger.js';
 import { integer, number } from './options.js';
 import { stopOnSignal } from './run.js';
-import { dashboardRoutes } from '../dashboard/wire.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
@@ -34,13 +34,20 @@ interface DemoOptions {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('everything on one machine: embedded broker, simulated observatories, live detector, dashboard')
+    .description(
+      'everything on one machine: embedded broker, simulated observatories, live detector, dashboard',
+    )
     .option('--broker <url>', 'use this MQTT broker instead of the embedded one')
     .option('--model <dir>', 'model bundle for the example network', join(EXAMPLES, 'model'))
     .option('--train', 'train a fresh bundle on the example normal data first (about a minute)', false)
     .option('--duration <s>', 'stop after this many seconds (default: at Ctrl-C)', integer('--duration', 1))
     .option('--seed <n>', 'moves the injected anomalies in time', integer('--seed', 0), 1)
-    .option('--speed <x>', 'data seconds per wall-clock second', number('--speed', (x) => x > 0, 'a number > 0'), 32)
+    .option(
+      '--speed <x>',
+      'data seconds per wall-clock second',
+      number('--speed', (x) => x > 0, 'a number > 0'),
+      32,
+    )
     .option('--port <n>', 'dashboard and metrics port (0: a free one)', integer('--port', 0), 8080)
     .option('--no-dashboard', 'do not serve the dashboard')
     .action(async (options: DemoOptions) => runDemo(options));
@@ -115,7 +122,9 @@ async function runDemo(options: DemoOptions): Promise<void> {
       ...(options.dashboard ? { routes: (s) => dashboardRoutes(s, { title: 'magwatch demo' }) } : {}),
       onEvent: (event) => out(describeEvent(event)),
     });
-    out(`magwatch demo: broker ${url}, model ${model}, engine ${service.engine.name}/${service.engine.backend}`);
+    out(
+      `magwatch demo: broker ${url}, model ${model}, engine ${service.engine.name}/${service.engine.backend}`,
+    );
     if (service.http) out(`dashboard: ${service.http.url}/`);
 
     const abort = new AbortController();
@@ -126,7 +135,9 @@ async function runDemo(options: DemoOptions): Promise<void> {
       speed: options.speed,
       signal: abort.signal,
       onAnomaly: (label) =>
-        out(`injected        ${label.kind} on ${label.sensors.join(' ')} (${label.components.join(' ')}) at ${time(new Date(label.start).toISOString())}`),
+        out(
+          `injected        ${label.kind} on ${label.sensors.join(' ')} (${label.components.join(' ')}) at ${time(new Date(label.start).toISOString())}`,
+        ),
     });
     const running = service;
     // Ctrl-C stops at any time; otherwise the run ends when the simulation has been published and received.
@@ -141,7 +152,9 @@ async function runDemo(options: DemoOptions): Promise<void> {
     abort.abort();
     await publishing.catch(() => {});
     const stats = running.detector.stats();
-    out(`demo finished: ${stats.samples} samples, ${stats.windowsScored} windows scored, ${stats.events} events`);
+    out(
+      `demo finished: ${stats.samples} samples, ${stats.windowsScored} windows scored, ${stats.events} events`,
+    );
   } finally {
     await service?.stop();
     await embedded?.close();

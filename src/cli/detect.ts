@@ -15,13 +15,22 @@ export function registerDetect(program: Command): void {
     .requiredOption('--out <file>', 'results CSV to write')
     .option('--from <time>', 'first sample time to use (ISO 8601)', timestamp('--from'))
     .option('--to <time>', 'end of the time range, exclusive (ISO 8601)', timestamp('--to'))
-    .option('--min-channels <n>', "votes needed, absolute (default: the bundle's rule)", integer('--min-channels', 1))
+    .option(
+      '--min-channels <n>',
+      "votes needed, absolute (default: the bundle's rule)",
+      integer('--min-channels', 1),
+    )
     .option(
       '--vote-fraction <f>',
       'votes needed as a fraction of the channels, rounded up',
       number('--vote-fraction', (f) => f > 0 && f <= 1, 'a number in (0, 1]'),
     )
-    .option('--engine <name>', 'auto, onnx or tfjs', choice('--engine', ['auto', 'onnx', 'tfjs'] as const), 'auto')
+    .option(
+      '--engine <name>',
+      'auto, onnx or tfjs',
+      choice('--engine', ['auto', 'onnx', 'tfjs'] as const),
+      'auto',
+    )
     .option('--backend <name>', 'TensorFlow.js backend for --engine tfjs (tensorflow, wasm, cpu)')
     .action(async (options) => {
       const bundle = await loadBundle(options.model);
@@ -40,7 +49,9 @@ export function registerDetect(program: Command): void {
         const perGroup = result.groups
           .map((g) => `${g.group} ${flaggedRegions(g.votes.map((v) => (v >= g.required ? 1 : 0))).length}`)
           .join(', ');
-        const ignored = result.ignored.length ? `; ignored channels without a model: ${result.ignored.join(', ')}` : '';
+        const ignored = result.ignored.length
+          ? `; ignored channels without a model: ${result.ignored.join(', ')}`
+          : '';
         process.stderr.write(
           `detect: ${result.channels.length} channels, ${result.timestamps.length} samples, ${flagged} flagged samples, ` +
             `${flaggedRegions(result.final).length} flagged region(s) (required votes ${result.required}); ` +

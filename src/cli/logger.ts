@@ -1,7 +1,15 @@
 import pino, { type Logger } from 'pino';
 
 /** Paths pino blanks in every log line, wherever a secret could end up in bindings. */
-const REDACT = ['password', 'token', '*.password', '*.token', '*.*.password', '*.*.token', 'headers.authorization'];
+const REDACT = [
+  'password',
+  'token',
+  '*.password',
+  '*.token',
+  '*.*.password',
+  '*.*.token',
+  'headers.authorization',
+];
 
 /** JSON lines on stdout, one per lifecycle event; secrets never printed. */
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

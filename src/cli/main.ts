@@ -16,7 +16,9 @@ import { registerUpgrade } from './upgrade.js';
 // Production mode: no banner asking for tfjs-node and no debug warnings on stderr, which is for our messages.
 tf.env().set('PROD', true);
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 const program = new Command('magwatch')
   .description('real-time anomaly detection for magnetometer networks')

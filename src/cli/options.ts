@@ -38,7 +38,10 @@ export function timestamp(option: string) {
 export function choice<T extends string>(option: string, choices: readonly T[]) {
   return (text: string): T => {
     if (!choices.includes(text as T)) {
-      throw new MagwatchError('MW_CLI_BAD_OPTION', `${option} must be one of ${choices.join(', ')}, got '${text}'`);
+      throw new MagwatchError(
+        'MW_CLI_BAD_OPTION',
+        `${option} must be one of ${choices.join(', ')}, got '${text}'`,
+      );
     }
     return text as T;
   };

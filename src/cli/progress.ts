@@ -32,8 +32,10 @@ export function trainProgress(stream: NodeJS.WriteStream = process.stderr): Trai
   );
   const bars = new Map<string, SingleBar>();
   return {
-    start: (model, total) => bars.set(model, multi.create(total, 0, { model: model.padEnd(24), loss: '-', val: '-' })),
-    epoch: (model, epoch, loss, valLoss) => bars.get(model)?.update(epoch, { loss: fixed(loss), val: fixed(valLoss) }),
+    start: (model, total) =>
+      bars.set(model, multi.create(total, 0, { model: model.padEnd(24), loss: '-', val: '-' })),
+    epoch: (model, epoch, loss, valLoss) =>
+      bars.get(model)?.update(epoch, { loss: fixed(loss), val: fixed(valLoss) }),
     stop: () => multi.stop(),
   };
 }

@@ -14,10 +14,14 @@ export function registerRun(program: Command): void {
     .description('the live detector: MQTT in, events to MQTT, RMSE series to InfluxDB')
     .option('--config <file>', 'YAML configuration (default: config/default.yaml plus MAGWATCH_* variables)')
     .action(async (options: { config?: string }) => {
-      const config = loadConfig(options.config, process.env, { warn: (message) => process.stderr.write(`magwatch: ${message}\n`) });
+      const config = loadConfig(options.config, process.env, {
+        warn: (message) => process.stderr.write(`magwatch: ${message}\n`),
+      });
       const logger = createLogger(config.log.level);
       logger.info({ config: redactConfig(config) }, 'configuration loaded');
-      const hooks: LiveServiceHooks = config.dashboard.enabled ? { routes: (service) => dashboardRoutes(service) } : {};
+      const hooks: LiveServiceHooks = config.dashboard.enabled
+        ? { routes: (service) => dashboardRoutes(service) }
+        : {};
       const service = await startLiveService(config, logger, hooks);
       await stopOnSignal(service, logger);
     });

@@ -18,7 +18,12 @@ export function registerTrain(program: Command): void {
     .option('--latent <n>', 'bottleneck LSTM width', integer('--latent', 1), TRAIN_DEFAULTS.latent)
     .option('--epochs <n>', 'training epochs', integer('--epochs', 1), TRAIN_DEFAULTS.epochs)
     .option('--batch-size <n>', 'training batch size', integer('--batch-size', 1), TRAIN_DEFAULTS.batchSize)
-    .option('--k <k>', 'threshold = median + k * MAD', number('--k', (k) => k >= 0, 'a number >= 0'), TRAIN_DEFAULTS.k)
+    .option(
+      '--k <k>',
+      'threshold = median + k * MAD',
+      number('--k', (k) => k >= 0, 'a number >= 0'),
+      TRAIN_DEFAULTS.k,
+    )
     .option('--seed <n>', 'random seed (weights and shuffling)', integer('--seed', 0), TRAIN_DEFAULTS.seed)
     .option('--shared', 'one model for all channels instead of one per channel', false)
     .option('--min-channels <n>', 'votes needed, absolute (default 5)', integer('--min-channels', 1))

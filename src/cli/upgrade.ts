@@ -5,7 +5,7 @@ import { exportBundleOnnx } from '../detector/onnx/export.js';
 export function registerUpgrade(program: Command): void {
   program
     .command('upgrade')
-    .description("add what an older bundle lacks: the ONNX copy of each model, for ONNX Runtime")
+    .description('add what an older bundle lacks: the ONNX copy of each model, for ONNX Runtime')
     .requiredOption('--model <dir>', 'model bundle directory')
     .action(async (options: { model: string }) => {
       await loadBundle(options.model);

@@ -76,19 +76,28 @@ async function readJson<T>(file: string, schema: z.ZodType<T>, what: string): Pr
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    throw new MagwatchError('MW_BUNDLE_MISSING_FILE', `${file}: missing; is this a model bundle made by 'magwatch train'?`);
+    throw new MagwatchError(
+      'MW_BUNDLE_MISSING_FILE',
+      `${file}: missing; is this a model bundle made by 'magwatch train'?`,
+    );
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new MagwatchError('MW_BUNDLE_BAD_JSON', `${file}: not valid JSON (${(error as Error).message}); retrain or restore the bundle`);
+    throw new MagwatchError(
+      'MW_BUNDLE_BAD_JSON',
+      `${file}: not valid JSON (${(error as Error).message}); retrain or restore the bundle`,
+    );
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const path = issue.path.join('.') || '(root)';
-    throw new MagwatchError('MW_BUNDLE_INVALID', `${file}: ${what} field '${path}' ${issue.message}; retrain or fix the bundle`);
+    throw new MagwatchError(
+      'MW_BUNDLE_INVALID',
+      `${file}: ${what} field '${path}' ${issue.message}; retrain or fix the bundle`,
+    );
   }
   return parsed.data;
 }
@@ -102,10 +111,16 @@ export async function loadBundle(dir: string): Promise<Bundle> {
   const models: string[] = [];
   for (const [channel, entry] of Object.entries(manifest.channels)) {
     if (!scalers[channel]) {
-      throw new MagwatchError('MW_BUNDLE_MISMATCH', `${join(root, 'scalers.json')}: no scaler for channel '${channel}' of the manifest; retrain the bundle`);
+      throw new MagwatchError(
+        'MW_BUNDLE_MISMATCH',
+        `${join(root, 'scalers.json')}: no scaler for channel '${channel}' of the manifest; retrain the bundle`,
+      );
     }
     if (thresholds[channel] === undefined) {
-      throw new MagwatchError('MW_BUNDLE_MISMATCH', `${join(root, 'thresholds.json')}: no threshold for channel '${channel}' of the manifest; retrain the bundle`);
+      throw new MagwatchError(
+        'MW_BUNDLE_MISMATCH',
+        `${join(root, 'thresholds.json')}: no threshold for channel '${channel}' of the manifest; retrain the bundle`,
+      );
     }
     if (!models.includes(entry.model)) models.push(entry.model);
   }
@@ -123,16 +138,27 @@ export async function loadLayersModel(bundleDir: string, model: string): Promise
       tf.io.fromMemory({
         modelTopology: json.modelTopology,
         weightSpecs,
-        weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength),
+        weightData: weightData.buffer.slice(
+          weightData.byteOffset,
+          weightData.byteOffset + weightData.byteLength,
+        ),
       }),
     );
   } catch (error) {
-    throw new MagwatchError('MW_BUNDLE_BAD_MODEL', `${join(dir, 'model.json')}: cannot load model '${model}' (${(error as Error).message}); retrain the bundle`, { cause: error });
+    throw new MagwatchError(
+      'MW_BUNDLE_BAD_MODEL',
+      `${join(dir, 'model.json')}: cannot load model '${model}' (${(error as Error).message}); retrain the bundle`,
+      { cause: error },
+    );
   }
 }
 
 /** Saves a model in TensorFlow.js layers format: model.json plus one weights.bin. */
-export async function saveLayersModel(bundleDir: string, model: string, layers: tf.LayersModel): Promise<void> {
+export async function saveLayersModel(
+  bundleDir: string,
+  model: string,
+  layers: tf.LayersModel,
+): Promise<void> {
   const dir = modelDir(bundleDir, model);
   await mkdir(dir, { recursive: true });
   await layers.save(

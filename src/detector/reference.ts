@@ -41,7 +41,9 @@ export function windowStarts(length: number, window: number, step: number): numb
 /** Copies the windows at `starts` into one contiguous batch (`starts.length * window` values). */
 export function gatherWindows(scaled: Float32Array, starts: readonly number[], window: number): Float32Array {
   const out = new Float32Array(starts.length * window);
-  starts.forEach((start, w) => out.set(scaled.subarray(start, start + window), w * window));
+  starts.forEach((start, w) => {
+    out.set(scaled.subarray(start, start + window), w * window);
+  });
   return out;
 }
 

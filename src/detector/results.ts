@@ -1,6 +1,6 @@
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { once } from 'node:events';
 import type { DetectResult } from './detect.js';
 
 /** Column names of the results CSV, in the order of DESIGN section 1. */

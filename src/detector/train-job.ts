@@ -1,5 +1,5 @@
-import { type EpochReport, fitAutoencoder, type FitOptions } from './fit.js';
 import { saveLayersModel } from './bundle.js';
+import { type EpochReport, type FitOptions, fitAutoencoder } from './fit.js';
 import type { ModelShape } from './model.js';
 
 /** One model to train: the unit of work handed to a training worker. */
@@ -21,7 +21,10 @@ export interface TrainJobResult {
 }
 
 /** Trains and saves one model; runs in a worker thread or in-process alike. */
-export async function runTrainJob(job: TrainJob, onEpoch: (report: EpochReport) => void): Promise<TrainJobResult> {
+export async function runTrainJob(
+  job: TrainJob,
+  onEpoch: (report: EpochReport) => void,
+): Promise<TrainJobResult> {
   const started = performance.now();
   const result = await fitAutoencoder(job.windows, job.shape, job.fit, onEpoch);
   await saveLayersModel(job.bundleDir, job.model, result.model);

@@ -13,7 +13,9 @@ const ready = useTrainingBackend();
 port.on('message', async (job: TrainJob) => {
   try {
     const backend = await ready;
-    const result = await runTrainJob(job, (report) => port.postMessage({ type: 'epoch', model: job.model, ...report }));
+    const result = await runTrainJob(job, (report) =>
+      port.postMessage({ type: 'epoch', model: job.model, ...report }),
+    );
     port.postMessage({ type: 'done', backend, result }, [result.rmse.buffer as ArrayBuffer]);
   } catch (error) {
     port.postMessage({ type: 'error', model: job.model, message: (error as Error).message });

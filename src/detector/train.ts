@@ -1,6 +1,6 @@
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { rm } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { MagwatchError } from '../errors.js';
 import { groupOf, parseChannel, type WideTable } from '../ingest/table.js';
@@ -155,7 +155,10 @@ export async function trainBundle(
     await rm(staging, { recursive: true, force: true });
     const workers = Math.min(options.workers ?? availableParallelism(), jobs.length);
     for (const job of jobs) {
-      hooks.onStart?.(job.model, options.shared ? table.channels : [table.channels[names.indexOf(job.model)]!]);
+      hooks.onStart?.(
+        job.model,
+        options.shared ? table.channels : [table.channels[names.indexOf(job.model)]!],
+      );
     }
     const { results, backend } = await runJobs(jobs, workers, hooks);
 
@@ -164,7 +167,9 @@ export async function trainBundle(
     const channels: Manifest['channels'] = {};
     table.channels.forEach((channel, c) => {
       const result = results.get(names[c]!)!;
-      const rmse = options.shared ? result.rmse.subarray(c * starts.length, (c + 1) * starts.length) : result.rmse;
+      const rmse = options.shared
+        ? result.rmse.subarray(c * starts.length, (c + 1) * starts.length)
+        : result.rmse;
       thresholds[channel] = madThreshold(rmse, options.k);
       const { sensor, component } = parseChannel(channel);
       channels[channel] = { model: names[c]!, sensor, component, group: groupOf(sensor) };
@@ -176,7 +181,10 @@ export async function trainBundle(
         valLoss: result.valLoss,
         seconds: Number(result.seconds.toFixed(2)),
         rmseQuantiles: Object.fromEntries(
-          [0, 0.5, 0.9, 0.99, 1].map((q) => [q === 0 ? 'min' : q === 1 ? 'max' : `p${q * 100}`, quantile(rmse, q)]),
+          [0, 0.5, 0.9, 0.99, 1].map((q) => [
+            q === 0 ? 'min' : q === 1 ? 'max' : `p${q * 100}`,
+            quantile(rmse, q),
+          ]),
         ),
       };
     });
@@ -272,7 +280,12 @@ async function runJobs(
           next();
         } else if (message.type === 'error') {
           void worker.terminate();
-          reject(new MagwatchError('MW_TRAIN_FAILED', `training model '${message.model}' failed: ${message.message}`));
+          reject(
+            new MagwatchError(
+              'MW_TRAIN_FAILED',
+              `training model '${message.model}' failed: ${message.message}`,
+            ),
+          );
         }
       });
       worker.on('error', reject);

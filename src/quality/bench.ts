@@ -12,7 +12,7 @@ import { evaluateFlags, f1Score, type Interval, insideEvents, ratio } from '../e
 import { readInputs } from '../ingest/files.js';
 import type { WideTable } from '../ingest/table.js';
 import { baselineDetect } from './baselines.js';
-import { bundleVariant, heldOutThresholds, trainDetector, type TrainedDetector } from './pipeline.js';
+import { bundleVariant, heldOutThresholds, type TrainedDetector, trainDetector } from './pipeline.js';
 import { buildScenarioSuite, type Scenario, type ScenarioFamily } from './scenarios.js';
 
 const DAY_MS = 86_400_000;

@@ -5,8 +5,8 @@
  * purpose: 2 sensors (6 channels) and 24 training windows of 64 samples, because training runs on the CPU.
  */
 import type { Interval } from '../evaluate/metrics.js';
-import { buildWideTable } from '../ingest/wide.js';
 import type { LongRow, WideTable } from '../ingest/table.js';
+import { buildWideTable } from '../ingest/wide.js';
 import type { AnomalySpec, Label } from '../sim/anomalies.js';
 import { simulate } from '../sim/simulate.js';
 

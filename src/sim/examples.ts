@@ -86,7 +86,8 @@ export function exampleScenario(options: { durationS: number; seed: number }): S
   for (let offset = 0; offset < options.durationS; offset += cycle) {
     for (const spec of EXAMPLE_ANOMALIES) {
       const atS = spec.atS + offset + Math.round(random.uniform(-16, 16));
-      if (atS + (spec.durationS ?? 0) <= EXAMPLE_NORMAL_SAMPLES + options.durationS) anomalies.push({ ...spec, atS });
+      if (atS + (spec.durationS ?? 0) <= EXAMPLE_NORMAL_SAMPLES + options.durationS)
+        anomalies.push({ ...spec, atS });
     }
   }
   const stream = simulateStream({

@@ -37,7 +37,12 @@ export interface BucketVote {
   readonly anomalous: boolean;
 }
 
-export type EventKind = 'anomaly.start' | 'anomaly.end' | 'sensor.anomaly' | 'sensor.silent' | 'sensor.resumed';
+export type EventKind =
+  | 'anomaly.start'
+  | 'anomaly.end'
+  | 'sensor.anomaly'
+  | 'sensor.silent'
+  | 'sensor.resumed';
 export type EventScope = 'global' | 'group' | 'sensor';
 
 /** An event as published on MQTT and written to InfluxDB; it carries what explains it. */

@@ -25,7 +25,9 @@ function startDemo(): Promise<string> {
       const match = /dashboard: (http:\/\/\S+)/.exec(out);
       if (match) resolve(match[1]!);
     });
-    demo.on('exit', (code) => reject(new Error(`demo exited with ${code} before serving the dashboard: ${out}`)));
+    demo.on('exit', (code) =>
+      reject(new Error(`demo exited with ${code} before serving the dashboard: ${out}`)),
+    );
   });
 }
 

@@ -3,7 +3,9 @@ import { runCli } from '../helpers/cli.js';
 
 describe('magwatch demo', () => {
   test('reports the group-wide anomalies and leaves the single-sensor glitch to a sensor event', async () => {
-    const run = await runCli(['demo', '--duration', '40', '--seed', '1', '--port', '0'], { timeoutMs: 90_000 });
+    const run = await runCli(['demo', '--duration', '40', '--seed', '1', '--port', '0'], {
+      timeoutMs: 90_000,
+    });
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.split('\n');
     const starts = lines.filter((line) => line.startsWith('anomaly.start'));
@@ -17,7 +19,9 @@ describe('magwatch demo', () => {
     expect(glitch).toBeDefined();
     const glitchAt = lines.indexOf(glitch!);
     const after = lines.slice(glitchAt + 1);
-    expect(after.some((line) => /^sensor\.anomaly\s+sensor S1_OBS1_1 .*S1_OBS1_1__b_z/.test(line))).toBe(true);
+    expect(after.some((line) => /^sensor\.anomaly\s+sensor S1_OBS1_1 .*S1_OBS1_1__b_z/.test(line))).toBe(
+      true,
+    );
     expect(after.filter((line) => line.startsWith('anomaly.start'))).toEqual([]);
     expect(lines.at(-2)).toMatch(/^demo finished: \d+ samples/);
   }, 120_000);

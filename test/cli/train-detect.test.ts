@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -49,9 +49,22 @@ describe('train then detect on the example data', () => {
   test('writes a complete bundle', async () => {
     const bundle = join(dir, 'bundle');
     const files = await readdir(bundle);
-    expect(files.sort()).toEqual(['manifest.json', 'models', 'scalers.json', 'thresholds.json', 'training.json']);
+    expect(files.sort()).toEqual([
+      'manifest.json',
+      'models',
+      'scalers.json',
+      'thresholds.json',
+      'training.json',
+    ]);
     const manifest = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8'));
-    expect(manifest).toMatchObject({ format: 'magwatch-bundle', version: 1, window: 64, step: 64, latent: 32, k: 6 });
+    expect(manifest).toMatchObject({
+      format: 'magwatch-bundle',
+      version: 1,
+      window: 64,
+      step: 64,
+      latent: 32,
+      k: 6,
+    });
     expect(Object.keys(manifest.channels)).toHaveLength(9);
     for (const entry of Object.values(manifest.channels) as Array<{ model: string }>) {
       expect((await stat(join(bundle, 'models', entry.model, 'model.json'))).isFile()).toBe(true);
@@ -64,7 +77,10 @@ describe('train then detect on the example data', () => {
     expect(counted.length).toBeGreaterThan(0);
     for (const label of counted) {
       const inside = within(results, label);
-      expect(inside.some((r) => r.final_cross_obs_flag === '1'), `${label.kind} at ${label.start}`).toBe(true);
+      expect(
+        inside.some((r) => r.final_cross_obs_flag === '1'),
+        `${label.kind} at ${label.start}`,
+      ).toBe(true);
     }
   });
 
@@ -73,7 +89,9 @@ describe('train then detect on the example data', () => {
     const marginMs = 64_000;
     const near = (t: number) =>
       labels.some((l) => t >= Date.parse(l.start!) - marginMs && t <= Date.parse(l.end!) + marginMs);
-    const falseFlags = results.filter((r) => r.final_cross_obs_flag === '1' && !near(Date.parse(r.timestamp!)));
+    const falseFlags = results.filter(
+      (r) => r.final_cross_obs_flag === '1' && !near(Date.parse(r.timestamp!)),
+    );
     expect(falseFlags).toEqual([]);
   });
 
@@ -99,7 +117,15 @@ describe('train then detect on the example data', () => {
 
 describe('bad input', () => {
   test('a missing input file exits non-zero with one line naming the file', async () => {
-    const run = await runCli(['detect', '--model', join(dir, 'none'), '--input', 'nope.csv', '--out', join(dir, 'r.csv')]);
+    const run = await runCli([
+      'detect',
+      '--model',
+      join(dir, 'none'),
+      '--input',
+      'nope.csv',
+      '--out',
+      join(dir, 'r.csv'),
+    ]);
     expect(run.code).not.toBe(0);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toMatch(/none/);
@@ -113,7 +139,15 @@ describe('bad input', () => {
 
   test('too little data for one window leaves no bundle behind', async () => {
     const out = join(dir, 'short-bundle');
-    const run = await runCli(['train', '--input', join(examples, 'normal.csv'), '--out', out, '--window', '100000']);
+    const run = await runCli([
+      'train',
+      '--input',
+      join(examples, 'normal.csv'),
+      '--out',
+      out,
+      '--window',
+      '100000',
+    ]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/fewer than one window of 100000/);
     await expect(stat(out)).rejects.toThrow();

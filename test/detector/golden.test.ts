@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildAutoencoder, extractWeights } from '../../src/detector/model.js';
 import { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../../src/detector/onnx/export.js';
 

@@ -18,8 +18,8 @@ import {
   exampleEngines,
   liveConfig,
   memoryLogger,
-  UNBOUNDED_QUEUE,
   replayFile,
+  UNBOUNDED_QUEUE,
   waitFor,
 } from '../helpers/live.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';

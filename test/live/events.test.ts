@@ -25,11 +25,11 @@ import {
   ANOMALIES_CSV,
   liveConfig,
   memoryLogger,
-  UNBOUNDED_QUEUE,
   type ReceivedMessage,
   recordTopics,
   replayFile,
   type TopicRecorder,
+  UNBOUNDED_QUEUE,
   waitFor,
 } from '../helpers/live.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';

@@ -13,8 +13,8 @@ import {
   collect,
   liveConfig,
   memoryLogger,
-  UNBOUNDED_QUEUE,
   replayFile,
+  UNBOUNDED_QUEUE,
   waitFor,
 } from '../helpers/live.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';

@@ -5,8 +5,8 @@ import {
   chooseDefaults,
   mergeRegions,
   REFERENCE_CANDIDATE,
-  scoreRun,
   type Summary,
+  scoreRun,
   summarize,
 } from '../../src/quality/bench.js';
 

@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bundleVariant, heldOutThresholds, trainDetector } from '../../src/quality/pipeline.js';
 import type { WideTable } from '../../src/ingest/table.js';
+import { bundleVariant, heldOutThresholds, trainDetector } from '../../src/quality/pipeline.js';
 
 const W = 8;
 function table(from: number, length: number): WideTable {
