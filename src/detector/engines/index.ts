@@ -32,12 +32,12 @@ export interface EngineFactories {
 
 // A variable, not a literal: the ONNX engine pulls in onnxruntime-node's native binding, so it is loaded
 // only when chosen, and a build without it falls back to TensorFlow.js instead of failing to start.
-const ONNX_ENGINE_MODULE = './onnx.js';
+const ONNX_ENGINE_MODULE = './onnx-thread.js';
 
 export const defaultEngineFactories: EngineFactories = {
   async onnx(bundle, options) {
-    const module = (await import(ONNX_ENGINE_MODULE)) as { createOnnxEngine: EngineFactories['onnx'] };
-    return module.createOnnxEngine(bundle, options);
+    const module = (await import(ONNX_ENGINE_MODULE)) as { createOnnxThreadEngine: EngineFactories['onnx'] };
+    return module.createOnnxThreadEngine(bundle, options);
   },
   tfjs: createTfjsEngine,
 };
