@@ -1,9 +1,42 @@
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { loadBundle } from '../detector/bundle.js';
+import { heldOutThresholds, sliceTable } from '../detector/detect.js';
+import { createEngine } from '../detector/engines/index.js';
 import { exportBundleOnnx } from '../detector/onnx/export.js';
 import { TRAIN_DEFAULTS, trainBundle } from '../detector/train.js';
+import { MagwatchError } from '../errors.js';
 import { readInputs } from '../ingest/files.js';
+import type { WideTable } from '../ingest/table.js';
 import { choice, integer, number, timestamp } from './options.js';
 import { trainProgress } from './progress.js';
+
+/** Replaces the training thresholds of a finished bundle with thresholds from held-out data. */
+async function useHeldOutThresholds(dir: string, heldOut: WideTable, k: number): Promise<void> {
+  const bundle = await loadBundle(dir);
+  const engine = await createEngine(bundle, {});
+  try {
+    const thresholds = await heldOutThresholds(heldOut, bundle, engine, k);
+    const manifest = {
+      ...bundle.manifest,
+      thresholds: { from: 'held-out', samples: heldOut.timestamps.length },
+    };
+    await writeJsonAtomically(join(dir, 'thresholds.json'), thresholds);
+    await writeJsonAtomically(join(dir, 'manifest.json'), manifest);
+  } catch (error) {
+    // A bundle whose thresholds are not what was asked for is worse than none.
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  } finally {
+    await engine.dispose();
+  }
+}
+
+async function writeJsonAtomically(path: string, value: unknown): Promise<void> {
+  await writeFile(`${path}.partial`, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(`${path}.partial`, path);
+}
 
 export function registerTrain(program: Command): void {
   program
@@ -38,10 +71,25 @@ export function registerTrain(program: Command): void {
       choice('--preprocess', ['none', 'window-mean'] as const),
       'none',
     )
+    .option(
+      '--holdout <fraction>',
+      'keep this last fraction of the input out of training and take the thresholds from it (default 0: the reference)',
+      number('--holdout', (f) => f >= 0 && f < 1, 'a number in [0, 1)'),
+      0,
+    )
     .option('--workers <n>', 'training worker threads (default: one per core)', integer('--workers', 0))
     .option('--no-onnx', 'skip the ONNX copy of the models')
     .action(async (options) => {
-      const table = await readInputs(options.input, { from: options.from, to: options.to });
+      const all = await readInputs(options.input, { from: options.from, to: options.to });
+      const split = Math.round(all.timestamps.length * (1 - options.holdout));
+      const table = options.holdout > 0 ? sliceTable(all, 0, split) : all;
+      const heldOut = options.holdout > 0 ? sliceTable(all, split, all.timestamps.length) : undefined;
+      if (heldOut && heldOut.timestamps.length < 2 * options.window) {
+        throw new MagwatchError(
+          'MW_TRAIN_TOO_SHORT',
+          `${options.input.join(', ')}: --holdout ${options.holdout} leaves ${heldOut.timestamps.length} samples, fewer than two windows of ${options.window}; hold out more or give more data`,
+        );
+      }
       const progress = trainProgress();
       const vote =
         options.voteFraction !== undefined
@@ -76,6 +124,7 @@ export function registerTrain(program: Command): void {
         progress.stop();
       }
       const onnx = options.onnx ? await exportBundleOnnx(options.out) : [];
+      if (heldOut) await useHeldOutThresholds(options.out, heldOut, options.k);
       process.stderr.write(
         `train: ${summary.channels} channels, ${summary.samples} samples, ${summary.windowsPerChannel} windows per channel, ` +
           `${summary.models} model(s) on ${summary.backend} with ${Math.max(summary.workers, 1)} worker(s) in ` +

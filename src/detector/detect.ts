@@ -7,6 +7,7 @@ import {
   countVotes,
   expandWindows,
   gatherWindows,
+  madThreshold,
   requiredVotes,
   subtractWindowMeans,
   type VoteRule,
@@ -155,6 +156,34 @@ async function scoreChannels(
     }
   }
   return out;
+}
+
+/**
+ * Thresholds `median + k * MAD` from the RMSE of windows the models never trained on (held-out normal data),
+ * instead of the training windows', which a model reconstructs better than new normal data.
+ */
+export async function heldOutThresholds(
+  heldOut: WideTable,
+  bundle: Bundle,
+  engine: Engine,
+  k: number = bundle.manifest.k,
+): Promise<Record<string, number>> {
+  const scored = await detectTable(heldOut, bundle, engine, {
+    vote: { minChannels: 1 },
+    source: 'held-out data',
+  });
+  return Object.fromEntries(
+    scored.channels.map((channel, c) => [channel, madThreshold(scored.windowRmse[c]!, k)]),
+  );
+}
+
+/** The samples `[from, to)` of a wide table, sharing its storage. */
+export function sliceTable(table: WideTable, from: number, to: number): WideTable {
+  return {
+    timestamps: table.timestamps.subarray(from, to),
+    channels: table.channels,
+    values: table.values.map((column) => column.subarray(from, to)),
+  };
 }
 
 /** Maximal runs of `flags[i] === 1` as [first, last] sample indices. */

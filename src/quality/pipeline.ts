@@ -5,11 +5,11 @@
  */
 import type { Bundle, Thresholds } from '../detector/bundle.js';
 import { loadBundle } from '../detector/bundle.js';
-import { type DetectResult, detectTable } from '../detector/detect.js';
+import { type DetectResult, detectTable, heldOutThresholds as thresholdsOf } from '../detector/detect.js';
 import type { Engine } from '../detector/engine.js';
 import { createEngine } from '../detector/engines/index.js';
 import { exportBundleOnnx } from '../detector/onnx/export.js';
-import { madThreshold, type VoteRule, type WindowPreprocess } from '../detector/reference.js';
+import type { VoteRule, WindowPreprocess } from '../detector/reference.js';
 import { TRAIN_DEFAULTS, trainBundle } from '../detector/train.js';
 import type { WideTable } from '../ingest/table.js';
 
@@ -80,10 +80,7 @@ export async function heldOutThresholds(
   heldOut: WideTable,
   k: number = detector.bundle.manifest.k,
 ): Promise<Thresholds> {
-  const scored = await detectTable(heldOut, detector.bundle, detector.engine, { vote: { minChannels: 1 } });
-  return Object.fromEntries(
-    scored.channels.map((channel, c) => [channel, madThreshold(scored.windowRmse[c]!, k)]),
-  );
+  return thresholdsOf(heldOut, detector.bundle, detector.engine, k);
 }
 
 /** The same bundle with other thresholds and/or another scoring step (windows overlap when step < W). */

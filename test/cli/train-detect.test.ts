@@ -115,6 +115,39 @@ describe('train then detect on the example data', () => {
   });
 });
 
+describe('train --holdout', () => {
+  test('takes the thresholds from the held-out end of the input and records it in the manifest', async () => {
+    const out = join(dir, 'held-out');
+    const run = await runCli(
+      [
+        'train',
+        '--input',
+        join(examples, 'normal.csv'),
+        '--out',
+        out,
+        '--holdout',
+        '0.25',
+        '--shared',
+        '--epochs',
+        '1',
+      ],
+      { timeoutMs: 180_000 },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    // 1,536 samples: 1,152 train (18 windows), 384 held out (6 windows).
+    expect(run.stderr).toMatch(/1152 samples, 18 windows per channel/);
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.thresholds).toEqual({ from: 'held-out', samples: 384 });
+    const thresholds = JSON.parse(await readFile(join(out, 'thresholds.json'), 'utf8'));
+    const training = JSON.parse(await readFile(join(out, 'training.json'), 'utf8'));
+    for (const channel of Object.keys(manifest.channels)) {
+      expect(Number.isFinite(thresholds[channel])).toBe(true);
+      // The training summary keeps what the training windows alone would have given.
+      expect(training[channel].windows).toBe(18);
+    }
+  }, 200_000);
+});
+
 describe('bad input', () => {
   test('a missing input file exits non-zero with one line naming the file', async () => {
     const run = await runCli([
