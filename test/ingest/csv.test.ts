@@ -1,21 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MagwatchError } from '../../src/errors.js';
 import { parseCsv, parseTimestamp, parseValue } from '../../src/ingest/csv.js';
+import { thrown } from '../helpers/errors.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/ingest/${name}`, import.meta.url));
 const T0 = Date.UTC(2024, 2, 1);
-
-function thrown(action: () => unknown): MagwatchError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MagwatchError);
-    return error as MagwatchError;
-  }
-  throw new Error('expected a MagwatchError');
-}
 
 describe('parseTimestamp', () => {
   it.each([

@@ -4,25 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MagwatchError } from '../../src/errors.js';
 import { type Iaga2002File, isIaga2002, parseIaga2002 } from '../../src/ingest/iaga2002.js';
 import type { WideTable } from '../../src/ingest/table.js';
 import { buildWideTable } from '../../src/ingest/wide.js';
+import { thrown } from '../helpers/errors.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/ingest/${name}`, import.meta.url));
 /** The shared real recordings beside the checkout (see its SOURCES.md); CI lays `../shared` out the same way. */
 const REAL_DATA =
   process.env['MAGWATCH_REAL_DATA'] ?? fileURLToPath(new URL('../../../shared/data/real', import.meta.url));
-
-function thrown(action: () => unknown): MagwatchError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MagwatchError);
-    return error as MagwatchError;
-  }
-  throw new Error('expected a MagwatchError');
-}
 
 function column(table: WideTable, channel: string): Float64Array {
   const at = table.channels.indexOf(channel);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { MagwatchError } from '../../src/errors.js';
 import type { LongRow, WideTable } from '../../src/ingest/table.js';
 import { buildWideTable } from '../../src/ingest/wide.js';
+import { thrown } from '../helpers/errors.js';
 
 const missing = Number.NaN;
 
@@ -9,16 +9,6 @@ function column(table: WideTable, channel: string): number[] {
   const at = table.channels.indexOf(channel);
   expect(at, `channel ${channel}`).toBeGreaterThanOrEqual(0);
   return [...table.values[at]!];
-}
-
-function thrown(action: () => unknown): MagwatchError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MagwatchError);
-    return error as MagwatchError;
-  }
-  throw new Error('expected a MagwatchError');
 }
 
 describe('buildWideTable', () => {
