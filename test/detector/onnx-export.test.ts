@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildAutoencoder, extractWeights } from '../../src/detector/model.js';
 import { exportOnnx, lstmToOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../../src/detector/onnx/export.js';
 
@@ -45,10 +45,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
-});
-
-afterAll(() => {
-  vi.restoreAllMocks();
 });
 
 describe('exportOnnx', () => {
