@@ -37,3 +37,14 @@ export function windowRmse(data: Float32Array, reconstruction: Float32Array, win
   }
   return out;
 }
+
+/** The arrays back to back in one new array (pooled windows, stacked weights). */
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

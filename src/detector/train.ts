@@ -13,6 +13,7 @@ import {
   type Thresholds,
   writeBundleJson,
 } from './bundle.js';
+import { concatFloat32 } from './engine.js';
 import type { EpochReport } from './fit.js';
 import {
   applyScaler,
@@ -142,7 +143,7 @@ export async function trainBundle(
     seed: options.seed,
   };
   const jobs: TrainJob[] = options.shared
-    ? [{ model: 'shared', windows: concat(perChannelWindows), shape, fit, bundleDir: staging }]
+    ? [{ model: 'shared', windows: concatFloat32(perChannelWindows), shape, fit, bundleDir: staging }]
     : table.channels.map((_, c) => ({
         model: names[c]!,
         windows: perChannelWindows[c]!,
@@ -228,16 +229,6 @@ export async function trainBundle(
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-}
-
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** Runs the jobs on a pool of worker threads (or in this thread when `workers` is 0). */

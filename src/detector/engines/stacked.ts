@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { concatFloat32 } from '../engine.js';
 import type { AutoencoderWeights, LstmWeights } from '../model.js';
 
 /**
@@ -46,16 +47,6 @@ function block(matrix: Float32Array, cols: number, first: number, count: number,
   return out;
 }
 
-function concatRows(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /** Gate `k` of a Keras LSTM (columns k*u..(k+1)*u of kernel, recurrent kernel and bias) as the three matrices. */
 function gateMatrices(layer: LstmWeights, k: number) {
   const { units: u, inputSize: n } = layer;
@@ -63,14 +54,14 @@ function gateMatrices(layer: LstmWeights, k: number) {
   const recurrent = block(layer.recurrentKernel, 4 * u, 0, u, k * u, u);
   const bias = layer.bias.slice(k * u, (k + 1) * u);
   return {
-    fused: concatRows([kernel, recurrent, bias]),
-    input: concatRows([kernel, bias]),
+    fused: concatFloat32([kernel, recurrent, bias]),
+    input: concatFloat32([kernel, bias]),
     recurrent,
   };
 }
 
 function stackModels(parts: Float32Array[], rows: number, cols: number): tf.Tensor3D {
-  return tf.tensor3d(concatRows(parts), [parts.length, rows, cols]);
+  return tf.tensor3d(concatFloat32(parts), [parts.length, rows, cols]);
 }
 
 function buildWeightSet(models: readonly AutoencoderWeights[]): WeightSet {
@@ -101,7 +92,7 @@ function buildWeightSet(models: readonly AutoencoderWeights[]): WeightSet {
   }) as WeightSet['lstm'];
   const outer = lstm[3].units;
   const dense = stackModels(
-    models.map((m) => concatRows([m.dense.kernel, m.dense.bias])),
+    models.map((m) => concatFloat32([m.dense.kernel, m.dense.bias])),
     outer + 1,
     1,
   );
