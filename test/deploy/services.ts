@@ -4,25 +4,17 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect as connectTcp, createServer } from 'node:net';
+import { connect as connectTcp } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { type Influxd, startInfluxd } from '../helpers/influxd.js';
 import { MOSQUITTO_BINARY } from '../helpers/mosquitto.js';
+import { freePort } from '../helpers/ports.js';
 import { healthcheckCommand, MOSQUITTO_CONF_PATH, readCompose, readText, service } from './stack.js';
 
-const READY_TIMEOUT_MS = 10_000;
+export { freePort };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+const READY_TIMEOUT_MS = 10_000;
 
 export interface ComposeMosquitto {
   /** `mqtt://127.0.0.1:<port>`. */

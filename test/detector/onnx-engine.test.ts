@@ -16,21 +16,16 @@ import { windowRmse } from '../../src/detector/engine.js';
 import { createOnnxEngine } from '../../src/detector/engines/onnx.js';
 import { buildAutoencoder, extractWeights } from '../../src/detector/model.js';
 import { exportBundleOnnx, exportOnnx } from '../../src/detector/onnx/export.js';
+import { createRandom } from '../../src/sim/random.js';
 
 const WINDOW = 16;
 const LATENT = 8;
 const CHANNELS = ['S1_OBS1_1__b_x', 'S1_OBS1_1__b_y', 'S2_OBS2_1__b_z'];
 
-/** Deterministic uniform values in [-range, range) (mulberry32), so a failure reproduces. */
+/** Deterministic uniform values in [-range, range), so a failure reproduces. */
 function seededUniform(seed: number, range: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * range;
-  };
+  const random = createRandom(seed, 'test-weights');
+  return () => random.uniform(-range, range);
 }
 
 function randomModel(seed: number): tf.Sequential {

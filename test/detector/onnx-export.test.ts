@@ -3,17 +3,12 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildAutoencoder, extractWeights } from '../../src/detector/model.js';
 import { exportOnnx, lstmToOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../../src/detector/onnx/export.js';
+import { createRandom } from '../../src/sim/random.js';
 
-/** Deterministic uniform values in [-range, range) (mulberry32), so a failure reproduces. */
+/** Deterministic uniform values in [-range, range), so a failure reproduces. */
 function seededUniform(seed: number, range: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * range;
-  };
+  const random = createRandom(seed, 'test-weights');
+  return () => random.uniform(-range, range);
 }
 
 /** The reference model with every weight, biases included, drawn at random so that no term is zero. */

@@ -4,9 +4,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 export interface Influxd {
   /** `http://127.0.0.1:<port>`, without a database. */
@@ -139,16 +139,4 @@ async function waitForPing(url: string, child: ChildProcess, output: () => strin
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`influxd did not answer ${url}/ping within ${READY_TIMEOUT_MS} ms: ${output()}`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -1,9 +1,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './ports.js';
 
 /** Where Debian's `mosquitto` package installs the broker. */
 export const MOSQUITTO_BINARY = '/usr/sbin/mosquitto';
@@ -115,19 +116,6 @@ function brokerConfig(port: number, dir: string, logPath: string, extra: string)
   // Started as root, mosquitto would switch to user `mosquitto`, which cannot write our temp directory.
   if (process.getuid?.() === 0) lines.push(`user ${userInfo().username}`);
   return `${lines.join('\n')}\n${extra}\n`;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitUntilListening(port: number, child: ChildProcess): Promise<void> {

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { freePort } from '../helpers/ports.js';
 import { BUNDLE, connectClient, exampleMessages, publishAll, startService, waitFor } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
@@ -64,17 +65,6 @@ async function makeCertificates(dir: string): Promise<void> {
       ]),
     );
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 interface Spawned {
