@@ -48,6 +48,7 @@ export function bundleVersion(bundle: Bundle): string {
 
 /** How often the ingest and stream counters are copied into the Prometheus metrics. */
 const METRICS_SYNC_MS = 1000;
+const GAP_LOG_INTERVAL_MS = 60_000;
 
 /** Starts the live detector from a validated configuration: model, engine, sinks, HTTP, then ingest last. */
 export async function startLiveService(
@@ -138,7 +139,7 @@ export async function startLiveService(
     }),
   );
 
-  const sync = startMetricsSync(metrics, ingest, detector);
+  const sync = startMetricsSync(metrics, ingest, detector, logger, config.stream.maxGapMs);
   const partial = { bundle, engine, detector, ingest, metrics, samples$: samples.asObservable() };
   let http: HttpServer | undefined;
   if (config.http.enabled) {
@@ -214,12 +215,20 @@ export async function startLiveService(
   return { ...partial, http, stop };
 }
 
-/** Copies counters into Prometheus once a second, so the per-sample path does no metrics work. */
+/**
+ * Copies counters into Prometheus once a second, so the per-sample path does no metrics work, and warns (at most
+ * once a minute) when windows were emptied by gaps: a whole network losing samples at once, for example to a
+ * broker dropping its queue, would otherwise log one line per channel.
+ */
 function startMetricsSync(
   metrics: MagwatchMetrics,
   ingest: MqttIngest,
   detector: LiveDetector,
+  logger: Logger,
+  maxGapMs: number,
 ): NodeJS.Timeout {
+  let gapResetsLogged = 0;
+  let gapLoggedAt = Number.NEGATIVE_INFINITY;
   const last = new Map<string, number>();
   const add = (key: string, total: number, counter: { inc(n: number): void }) => {
     const delta = total - (last.get(key) ?? 0);
@@ -232,6 +241,15 @@ function startMetricsSync(
     add('messages', ingested.messages, metrics.messages);
     add('samples', ingested.samples, metrics.samples);
     add('windows', stream.windowsScored, metrics.windows);
+    add('gapResets', stream.gapResets, metrics.gapResets);
+    if (stream.gapResets > gapResetsLogged && Date.now() - gapLoggedAt >= GAP_LOG_INTERVAL_MS) {
+      logger.warn(
+        { windowsRestarted: stream.gapResets - gapResetsLogged, maxGapMs },
+        'samples missing: channel windows restarted after a gap; check the sensors and, if every channel gapped at once, the broker log for dropped messages (max_queued_messages)',
+      );
+      gapResetsLogged = stream.gapResets;
+      gapLoggedAt = Date.now();
+    }
     metrics.brokerConnected.set(ingested.connected ? 1 : 0);
     for (const [reason, count] of Object.entries(ingested.invalid)) {
       add(`invalid:${reason}`, count ?? 0, { inc: (n) => metrics.invalid.inc({ reason }, n) });

@@ -32,6 +32,8 @@ export interface MagwatchMetrics {
   readonly queueDepth: Gauge;
   /** Samples or windows dropped by the stream, by `reason` (duplicate, late, gap, overflow, …). */
   readonly drops: Counter<'reason'>;
+  /** Channel windows emptied by a gap longer than `stream.maxGapMs`: samples lost upstream or a sensor paused. */
+  readonly gapResets: Counter;
   /** Events emitted, by `kind` (`anomaly.start`, `sensor.silent`, …). */
   readonly events: Counter<'kind'>;
   /** 1 while connected to the broker, else 0. */
@@ -130,6 +132,11 @@ export function createMetrics(options: MetricsOptions = {}): MagwatchMetrics {
       name: 'magwatch_dropped_total',
       help: 'Samples or windows dropped by the stream, by reason.',
       labelNames: ['reason'],
+      registers,
+    }),
+    gapResets: new Counter({
+      name: 'magwatch_gap_resets_total',
+      help: 'Channel windows emptied by a gap longer than stream.maxGapMs (samples lost upstream or a sensor paused).',
       registers,
     }),
     events: new Counter({

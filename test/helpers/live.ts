@@ -24,13 +24,6 @@ export function exampleEngines(): Array<'tfjs' | 'onnx'> {
   return onnx ? ['tfjs', 'onnx'] : ['tfjs'];
 }
 
-/**
- * Broker settings for replays at `--speed 0` of single-sample messages: mosquitto queues at most 1000 QoS 1
- * messages per client by default and drops the rest (logging "Outgoing messages are being dropped"), which the
- * publisher outruns whenever the detector is busy scoring. Unbounded, the broker loses nothing.
- */
-export const UNBOUNDED_QUEUE = { config: 'max_queued_messages 0' } as const;
-
 export interface LiveConfigOptions {
   /** Broker URL of the test's mosquitto. */
   readonly mqttUrl: string;

@@ -19,7 +19,6 @@ import {
   liveConfig,
   memoryLogger,
   replayFile,
-  UNBOUNDED_QUEUE,
   waitFor,
 } from '../helpers/live.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -37,7 +36,7 @@ let broker: Mosquitto;
 let dir: string;
 
 beforeAll(async () => {
-  broker = await startMosquitto(UNBOUNDED_QUEUE);
+  broker = await startMosquitto();
   dir = await mkdtemp(join(tmpdir(), 'magwatch-equivalence-'));
 });
 

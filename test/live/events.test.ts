@@ -29,7 +29,6 @@ import {
   recordTopics,
   replayFile,
   type TopicRecorder,
-  UNBOUNDED_QUEUE,
   waitFor,
 } from '../helpers/live.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -47,7 +46,7 @@ let dir: string;
 let recorder: TopicRecorder;
 
 beforeAll(async () => {
-  broker = await startMosquitto(UNBOUNDED_QUEUE);
+  broker = await startMosquitto();
   dir = await mkdtemp(join(tmpdir(), 'magwatch-events-'));
   recorder = await recordTopics(broker.url, ['magwatch/anomalies/#', 'magwatch/sensors/#']);
   const { logger, lines } = memoryLogger();

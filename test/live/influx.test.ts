@@ -8,15 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLiveService } from '../../src/service.js';
 import type { AnomalyEvent, BucketVote, WindowScore } from '../../src/stream/types.js';
 import { type Influxd, startInfluxd } from '../helpers/influxd.js';
-import {
-  ANOMALIES_CSV,
-  collect,
-  liveConfig,
-  memoryLogger,
-  replayFile,
-  UNBOUNDED_QUEUE,
-  waitFor,
-} from '../helpers/live.js';
+import { ANOMALIES_CSV, collect, liveConfig, memoryLogger, replayFile, waitFor } from '../helpers/live.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 
 const DATABASE = 'magwatch';
@@ -28,7 +20,7 @@ let votes: BucketVote[];
 let events: AnomalyEvent[];
 
 beforeAll(async () => {
-  [broker, influxd] = await Promise.all([startMosquitto(UNBOUNDED_QUEUE), startInfluxd()]);
+  [broker, influxd] = await Promise.all([startMosquitto(), startInfluxd()]);
   const { logger, lines } = memoryLogger();
   const config = liveConfig({
     mqttUrl: broker.url,

@@ -172,7 +172,7 @@ describe('generated hostile messages through the broker into the service', () =>
   const expected = generate();
 
   beforeAll(async () => {
-    mosquitto = await startMosquitto({ config: 'max_queued_messages 100000\n' });
+    mosquitto = await startMosquitto();
     running = await startService({ mqtt: { url: mosquitto.url, maxMessageBytes: MAX_BYTES } });
     const publisher = await connectClient(mosquitto.url);
     await publishAll(publisher, expected.messages);
