@@ -185,6 +185,7 @@ export class MqttIngest {
     });
     client.on('close', () => this.scheduleReconnect(where));
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    batchAcknowledgements(client);
 
     try {
       await started;
@@ -373,4 +374,22 @@ export class RateLimitedWarnings {
     this.logger.warn({ ...bindings, count: (state?.pending ?? 0) + 1 }, message);
     this.last.set(key, { at: now, pending: 0 });
   }
+}
+
+/**
+ * mqtt.js writes the PUBACK of every QoS 1 message as its own socket write, one system call each, which cost
+ * more than decoding the sample. Corking the socket when a publish arrives and uncorking it after the I/O turn
+ * sends the acknowledgements of every message that arrived together in one write; none is delayed past the turn.
+ */
+function batchAcknowledgements(client: MqttClient): void {
+  let corked: MqttClient['stream'] | undefined;
+  client.on('packetreceive', (packet) => {
+    if (corked || packet.cmd !== 'publish' || packet.qos === 0) return;
+    corked = client.stream;
+    corked.cork();
+    setImmediate(() => {
+      corked?.uncork();
+      corked = undefined;
+    });
+  });
 }
