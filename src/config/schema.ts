@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_INGEST_TOPIC, ingestSubscriptionSchema } from '../ingest/mqtt.js';
+import { LIVE_DETECTOR_DEFAULTS } from '../stream/detector.js';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -74,21 +75,21 @@ const modelSchema = z.strictObject({
 
 const streamSchema = z.strictObject({
   /** A longer gap between two samples of a channel resets its window buffer. */
-  maxGapMs: positiveInt.default(5000),
+  maxGapMs: positiveInt.default(LIVE_DETECTOR_DEFAULTS.maxGapMs),
   /** Windows per inference batch. */
-  maxBatch: positiveInt.default(256),
+  maxBatch: positiveInt.default(LIVE_DETECTOR_DEFAULTS.maxBatch),
   /** Longest wait of a window for its batch. */
-  maxDelayMs: nonNegativeInt.default(50),
+  maxDelayMs: nonNegativeInt.default(LIVE_DETECTOR_DEFAULTS.maxDelayMs),
   /** Windows waiting for inference beyond this drop the oldest, counted. */
-  maxQueue: positiveInt.default(10_000),
+  maxQueue: positiveInt.default(LIVE_DETECTOR_DEFAULTS.maxQueue),
   /** Width of a vote bucket. */
-  bucketMs: positiveInt.default(1000),
+  bucketMs: positiveInt.default(LIVE_DETECTOR_DEFAULTS.bucketMs),
   /** A bucket is final this long after its end even if a channel has not been scored past it. */
-  latenessMs: nonNegativeInt.default(5000),
+  latenessMs: nonNegativeInt.default(LIVE_DETECTOR_DEFAULTS.latenessMs),
   /** Normal buckets in a row that end an anomaly event. */
-  minNormal: positiveInt.default(3),
+  minNormal: positiveInt.default(LIVE_DETECTOR_DEFAULTS.minNormal),
   /** A channel without samples this long gets a `sensor.silent` event. */
-  silentAfterMs: positiveInt.default(30_000),
+  silentAfterMs: positiveInt.default(LIVE_DETECTOR_DEFAULTS.silentAfterMs),
 });
 
 const influxSchema = z

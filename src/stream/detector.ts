@@ -10,7 +10,7 @@ import {
 import type { Bundle } from '../detector/bundle.js';
 import type { Engine } from '../detector/engine.js';
 import { MagwatchError } from '../errors.js';
-import { Batcher, type ScoredBatch } from './batcher.js';
+import { BATCHER_DEFAULTS, Batcher, type ScoredBatch } from './batcher.js';
 import { type FinalBucket, VoteBuckets } from './buckets.js';
 import { type ChannelInfo, ChannelWindow } from './channel-window.js';
 import { GLOBAL_GROUP, GroupEvents } from './events.js';
@@ -20,11 +20,11 @@ import type { AnomalyEvent, BucketVote, Sample, WindowScore } from './types.js';
 
 /** Tuning of the live path; every field is optional. */
 export interface LiveDetectorOptions {
-  /** A gap between two samples of a channel longer than this (ms) empties its window buffer. Default 120,000. */
+  /** A gap between two samples of a channel longer than this (ms) empties its window buffer. Default 5,000. */
   readonly maxGapMs?: number;
   /** Windows per inference batch at most. Default 256. */
   readonly maxBatch?: number;
-  /** Longest wait (ms) of a window before its batch is sent. Default 50. */
+  /** Longest wait (ms) of a window before its batch is sent. Default 5. */
   readonly maxDelayMs?: number;
   /** Windows waiting for inference beyond this many drop the oldest, counted. Default 10,000. */
   readonly maxQueue?: number;
@@ -33,26 +33,25 @@ export interface LiveDetectorOptions {
   /**
    * Clock time (ms) a bucket waits, from its first score, for channels that have not been scored past it; a
    * dead channel delays votes by this much. Set it above the time one window spans plus the feed's jitter, or
-   * slow channels' votes arrive late and are lost (counted). Default 30,000.
+   * slow channels' votes arrive late and are lost (counted). Default 5,000.
    */
   readonly latenessMs?: number;
   /** Normal final buckets in a row that end an anomaly event. Default 3. */
   readonly minNormal?: number;
-  /** A channel with no value for this long (ms, clock) is reported silent. Default 300,000. */
+  /** A channel with no value for this long (ms, clock) is reported silent. Default 30,000. */
   readonly silentAfterMs?: number;
   /** Period (ms, clock) of the silence and lateness checks. Default 1,000. */
   readonly tickMs?: number;
 }
 
+/** Also the configuration's `stream` defaults (src/config/schema.ts), so the library and `magwatch run` agree. */
 export const LIVE_DETECTOR_DEFAULTS = {
-  maxGapMs: 120_000,
-  maxBatch: 256,
-  maxDelayMs: 50,
-  maxQueue: 10_000,
+  maxGapMs: 5_000,
+  ...BATCHER_DEFAULTS,
   bucketMs: 1_000,
-  latenessMs: 30_000,
+  latenessMs: 5_000,
   minNormal: 3,
-  silentAfterMs: 300_000,
+  silentAfterMs: 30_000,
   tickMs: 1_000,
 } as const satisfies Required<LiveDetectorOptions>;
 

@@ -60,7 +60,7 @@ describe('defaults', () => {
     expect(config.stream).toEqual({
       maxGapMs: 5000,
       maxBatch: 256,
-      maxDelayMs: 50,
+      maxDelayMs: 5,
       maxQueue: 10_000,
       bucketMs: 1000,
       latenessMs: 5000,
