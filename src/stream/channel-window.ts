@@ -1,4 +1,4 @@
-import { type Observable, Subject } from 'rxjs';
+import { EMPTY, type Observable, Subject } from 'rxjs';
 import { RingBuffer } from './ring-buffer.js';
 
 /** What the live path knows about one channel of the bundle. */
@@ -65,16 +65,23 @@ export class ChannelWindow {
   lastTimestamp = Number.NEGATIVE_INFINITY;
 
   private readonly ring: RingBuffer;
-  private readonly dueWindows = new Subject<DueWindow>();
+  /**
+   * Made on the first subscription: a Subject and its subscription cost about 0.8 KB per channel, as much as the
+   * ring itself, and the detector, which takes every channel's windows, uses `onDue` instead.
+   */
+  private dueWindows: Subject<DueWindow> | null = null;
+  private closed = false;
   /** Accepted samples still needed before the next window is due. */
   private untilDue: number;
 
-  /** The channel's stream of due windows; completes on `close()`. */
-  readonly windows$: Observable<DueWindow> = this.dueWindows.asObservable();
-
+  /**
+   * `onDue` receives each due window before `windows$` does; a detector with thousands of channels passes its
+   * batcher here rather than subscribing to each channel.
+   */
   constructor(
     readonly info: ChannelInfo,
     private readonly options: ChannelWindowOptions,
+    private readonly onDue?: (window: DueWindow) => void,
   ) {
     const { window, step } = options;
     if (!Number.isInteger(window) || window < 1)
@@ -117,9 +124,17 @@ export class ChannelWindow {
     return 'accepted';
   }
 
-  /** Completes `windows$`. */
+  /** The channel's stream of due windows; completes on `close()`. */
+  get windows$(): Observable<DueWindow> {
+    if (this.closed) return EMPTY;
+    this.dueWindows ??= new Subject<DueWindow>();
+    return this.dueWindows.asObservable();
+  }
+
+  /** Completes `windows$`; no window is emitted afterwards. */
   close(): void {
-    this.dueWindows.complete();
+    this.closed = true;
+    this.dueWindows?.complete();
   }
 
   private emitWindow(): void {
@@ -131,7 +146,10 @@ export class ChannelWindow {
     // The next window starts `step` samples after this one; when that sample is already buffered, later
     // windows can still cover everything from it on.
     const settledBefore = step < window ? this.ring.timeAt(window - 1 - step) : end + 1;
+    if (this.closed) return;
     this.counts.windows++;
-    this.dueWindows.next({ info: this.info, start, end, settledBefore, data });
+    const due: DueWindow = { info: this.info, start, end, settledBefore, data };
+    this.onDue?.(due);
+    this.dueWindows?.next(due);
   }
 }

@@ -1,7 +1,6 @@
 import {
   asyncScheduler,
   interval,
-  merge,
   type Observable,
   type SchedulerLike,
   Subject,
@@ -128,10 +127,11 @@ interface SensorState {
 /**
  * The live detector: samples in; window scores, bucket votes and events out.
  *
- * Each channel of the bundle is its own stream of due windows (a ring buffer of W scaled samples, see
- * `ChannelWindow`); the windows of all channels meet in one inference batcher; scores feed one vote per group
- * and one global vote over time buckets; final votes drive the event lifecycle of each group. The clock and all
- * timers come from the scheduler, so tests run on virtual time.
+ * Each channel of the bundle is its own source of due windows (a ring buffer of W scaled samples, see
+ * `ChannelWindow`, whose `windows$` streams one channel); the windows of all channels meet in one inference
+ * batcher, which each channel calls directly; scores feed one vote per group and one global vote over time
+ * buckets; final votes drive the event lifecycle of each group. The clock and all timers come from the
+ * scheduler, so tests run on virtual time.
  *
  * Call `flush()` when the input ends, then `close()`: the detector must be closed to stop its timers.
  */
@@ -195,11 +195,11 @@ export class LiveDetector {
       infos.push(info);
       const state: ChannelState = {
         info,
-        window: new ChannelWindow(info, {
-          window: manifest.window,
-          step: manifest.step,
-          maxGapMs: this.options.maxGapMs,
-        }),
+        window: new ChannelWindow(
+          info,
+          { window: manifest.window, step: manifest.step, maxGapMs: this.options.maxGapMs },
+          (due) => this.batcher.add(due),
+        ),
         heardAt: now,
         lastTimestamp: Number.NaN,
         lastRmse: Number.NaN,
@@ -237,9 +237,7 @@ export class LiveDetector {
       scheduler: this.scheduler,
       ...(init.onError ? { onError: init.onError } : {}),
     });
-    const windows$ = merge(...[...this.channels.values()].map((state) => state.window.windows$));
     this.subscriptions.push(
-      windows$.subscribe((window) => this.batcher.add(window)),
       this.batcher.scored$.subscribe((batch) => this.onScored(batch)),
       interval(this.options.tickMs, this.scheduler).subscribe(() => this.tick()),
     );

@@ -12,8 +12,12 @@ export class RingBuffer {
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1)
       throw new RangeError(`ring capacity must be a positive integer, got ${capacity}`);
-    this.values = new Float32Array(capacity);
-    this.times = new Float64Array(capacity);
+    // One allocation for both: with thousands of channels, each ArrayBuffer's own bookkeeping adds up.
+    const storage = new ArrayBuffer(
+      capacity * (Float64Array.BYTES_PER_ELEMENT + Float32Array.BYTES_PER_ELEMENT),
+    );
+    this.times = new Float64Array(storage, 0, capacity);
+    this.values = new Float32Array(storage, capacity * Float64Array.BYTES_PER_ELEMENT, capacity);
   }
 
   /** Samples held, at most `capacity`. */

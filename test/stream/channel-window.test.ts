@@ -90,4 +90,37 @@ describe('ChannelWindow', () => {
     expect(channel.counts.gapResets).toBe(0);
     expect(due).toHaveLength(1);
   });
+
+  it('hands each window to onDue before windows$, and completes windows$ on close', () => {
+    const order: string[] = [];
+    const channel = new ChannelWindow(
+      {
+        channel: 'S1__b_x',
+        sensor: 'S1',
+        component: 'b_x',
+        group: 'OBS_ALL',
+        mean: 0,
+        scale: 1,
+        threshold: 1,
+      },
+      { window: 2, step: 2, maxGapMs: 1_000 },
+      (w) => order.push(`onDue ${w.end}`),
+    );
+    feed(channel, 2);
+    expect(order).toEqual(['onDue 10']);
+    let completed = false;
+    channel.windows$.subscribe({
+      next: (w) => order.push(`windows$ ${w.end}`),
+      complete: () => (completed = true),
+    });
+    feed(channel, 2, 20, 2);
+    expect(order).toEqual(['onDue 10', 'onDue 30', 'windows$ 30']);
+    channel.close();
+    expect(completed).toBe(true);
+    feed(channel, 2, 40, 4);
+    expect(order).toHaveLength(3);
+    let lateCompleted = false;
+    channel.windows$.subscribe({ complete: () => (lateCompleted = true) });
+    expect(lateCompleted).toBe(true);
+  });
 });
