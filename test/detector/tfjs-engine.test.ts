@@ -93,8 +93,11 @@ describe.each([
   test.each([
     ['shared', 'batched'],
     ['shared', 'per-model'],
+    ['shared', 'block-diagonal'],
     ['per-channel', 'batched'],
     ['per-channel', 'per-model'],
+    ['per-channel', 'block-diagonal'],
+    ['per-channel', 'adaptive'],
   ] as const)(
     'stacked mode equals the layers reference to 1e-4 (%s bundle, %s products)',
     async (kind, products) => {

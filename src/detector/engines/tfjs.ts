@@ -8,7 +8,8 @@ import { type ProductStrategy, productStrategyFor, StackedAutoencoder } from './
 
 /**
  * `layers`: the reference path, each model's `predict` on its own windows.
- * `stacked`: all models in one batched forward pass on their stacked weights (src/detector/engines/stacked.ts).
+ * `stacked`: a hand-written forward pass on the models' regrouped weights, the models of a batch stacked,
+ * merged block-diagonally or run one by one, whichever the backend runs fastest (src/detector/engines/stacked.ts).
  */
 export type TfjsMode = 'layers' | 'stacked';
 
