@@ -41,6 +41,8 @@ const SENSORS = [
   { id: 'S3_OBS2_1', base: [19_690, 1_402, 44_560] },
 ];
 const TICK_MS = 10;
+/** RSS before this many seconds of feed is warm-up: buffers, JIT code and inference arenas growing to size. */
+const WARM_UP_S = 60;
 /** Longest wait after the feed ends for the service to take in every sample. */
 const CATCH_UP_MS = 180_000;
 
@@ -108,6 +110,8 @@ try {
   };
   const rssStart = (await metrics()).rss;
   let rssMax = rssStart;
+  /** [seconds since the feed started, RSS bytes], every scrape: flatness is judged on this, after warm-up. */
+  const rssSeries = [];
   const publisher = await connectAsync(`mqtt://127.0.0.1:${brokerPort}`, {
     clientId: 'magwatch-soak-publisher',
     clean: false,
@@ -183,6 +187,7 @@ try {
       metrics().then(
         (m) => {
           rssMax = Math.max(rssMax, m.rss);
+          rssSeries.push([(Date.now() - started) / 1000, m.rss]);
         },
         () => {},
       );
@@ -242,7 +247,7 @@ try {
     exitCode,
     points: { ...stopped.points, storedInInflux: stored },
     recovery: { ...recovery, caughtUp, catchUpAfterFeedMs: catchUpMs },
-    rssMiB: { start: mib(rssStart), end: mib(rssEnd), max: mib(rssMax) },
+    rssMiB: { start: mib(rssStart), end: mib(rssEnd), max: mib(rssMax), ...flatness(rssSeries) },
     warnings: lines.filter((l) => l.level >= 40).map((l) => l.msg),
   };
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -252,6 +257,29 @@ try {
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * RSS after warm-up (from the first scrape past WARM_UP_S, when buffers, JIT code and the engine's arenas have
+ * grown to their working size) to the end: the spread between its lowest and highest value, relative to the
+ * first, and the series every 30 s in MiB.
+ */
+function flatness(series) {
+  const steady = series.filter(([at]) => at >= WARM_UP_S).map(([, rss]) => rss);
+  const every30s = series.filter(([at], i) => i === 0 || Math.floor(at / 30) > Math.floor(series[i - 1][0] / 30));
+  if (steady.length === 0) return { series: every30s.map(([at, rss]) => [Math.round(at), mib(rss)]) };
+  const first = steady[0];
+  return {
+    afterWarmUp: {
+      fromS: WARM_UP_S,
+      first: mib(first),
+      last: mib(steady.at(-1)),
+      min: mib(Math.min(...steady)),
+      max: mib(Math.max(...steady)),
+      spreadPercent: Math.round((1000 * (Math.max(...steady) - Math.min(...steady))) / first) / 10,
+    },
+    series: every30s.map(([at, rss]) => [Math.round(at), mib(rss)]),
+  };
 }
 
 function mib(bytes) {
