@@ -54,6 +54,9 @@ export function channelList(
  * `anomaly.end` tells it over all the event's anomalous buckets, so an event that one group saw first and
  * others joined later ends as `global`. Events of the global vote itself follow the same rule.
  *
+ * The global vote's buckets count as anomalous for its own events only when their flagged channels span several
+ * groups, so a local disturbance is not reported a second time on the global topic.
+ *
  * Buckets without data have no vote, so an open event ends only once the group's data shows `minNormal`
  * normal buckets, or at `end()` when the stream ends.
  */
@@ -75,7 +78,9 @@ export class GroupEvents {
    * unknown, e.g. it was final before the group's first window covered it); returns the events it causes.
    */
   step(bucket: FinalBucket, global: FinalBucket | null): AnomalyEvent[] {
-    const anomalous = bucket.vote.anomalous;
+    // The global vote's own events are for what several groups carry; one group's disturbance, even one large
+    // enough to pass the global vote alone, is that group's event and would otherwise be reported twice.
+    const anomalous = bucket.vote.anomalous && (this.group !== GLOBAL_GROUP || spansGroups(bucket.flagged));
     const open = this.current;
     if (!open) {
       if (!anomalous) return [];
@@ -155,4 +160,13 @@ export class GroupEvents {
       bundleVersion: this.options.bundleVersion,
     };
   }
+}
+
+function spansGroups(flagged: ReadonlyMap<ChannelInfo, number>): boolean {
+  let first: string | undefined;
+  for (const info of flagged.keys()) {
+    if (first === undefined) first = info.group;
+    else if (info.group !== first) return true;
+  }
+  return false;
 }

@@ -219,4 +219,33 @@ describe('GroupEvents', () => {
     });
     expect(group.end()).toBeNull();
   });
+
+  it('gives the global vote no event of its own for a disturbance that one group carries', () => {
+    const global = new GroupEvents('global', {
+      bucketMs: BUCKET_MS,
+      minNormal: 1,
+      bundleVersion: 'site@1',
+      multiGroup: true,
+    });
+    const local = bucket('global', 0, [
+      [a1, 2],
+      [a2, 2],
+    ]);
+    expect(global.step(local, local)).toEqual([]);
+    expect(global.active).toBe(false);
+    const wide = bucket('global', 1, [
+      [a1, 2],
+      [b1, 2],
+    ]);
+    const [start] = global.step(wide, wide);
+    expect(start).toMatchObject({
+      event: 'anomaly.start',
+      scope: 'global',
+      group: 'global',
+      groups: ['OBS1', 'OBS2'],
+    });
+    // Back to one group only: for the global vote's own event that is the end.
+    const [end] = global.step(local, local);
+    expect(end).toMatchObject({ event: 'anomaly.end', scope: 'global' });
+  });
 });
