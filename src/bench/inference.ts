@@ -105,7 +105,7 @@ export interface BenchRow {
 export interface InferenceBenchOptions {
   /** Engines to time besides the reference: `onnx`, `tfjs`. */
   readonly engines: readonly string[];
-  /** Windows per `score` call. */
+  /** Windows per `score` call; one window per channel (a step of the whole network) is always timed too. */
   readonly batches: readonly number[];
   /** Time budget per engine and batch size, seconds. */
   readonly seconds: number;
@@ -158,7 +158,8 @@ export async function runInferenceBench(
       try {
         await warmUp(reference, bundle);
         for (const { engine } of running) await warmUp(engine, bundle);
-        for (const size of options.batches) {
+        const sizes = [...new Set([...options.batches, options.channels])].sort((a, b) => a - b);
+        for (const size of sizes) {
           const batch = windowBatch(channels, size, window, size);
           const base = await timeScoring(reference, batch, options.seconds);
           const row = (engine: Engine, variant: string, timing: Timing): BenchRow => ({

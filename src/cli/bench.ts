@@ -53,7 +53,7 @@ export function registerBench(program: Command): void {
     ])
     .option(
       '--batches <list>',
-      'windows per inference call',
+      'windows per inference call, besides one window per channel',
       list('--batches', integer('--batches', 1)),
       [1, 32, 256, 1024],
     )
