@@ -9,6 +9,7 @@ import { type DetectResult, detectTable, heldOutThresholds as thresholdsOf } fro
 import type { Engine } from '../detector/engine.js';
 import { createEngine } from '../detector/engines/index.js';
 import { exportBundleOnnx } from '../detector/onnx/export.js';
+import { type PotOptions, type PotResult, potThreshold } from '../detector/pot.js';
 import type { VoteRule, WindowPreprocess } from '../detector/reference.js';
 import { TRAIN_DEFAULTS, trainBundle } from '../detector/train.js';
 import type { WideTable } from '../ingest/table.js';
@@ -100,4 +101,65 @@ export function detectWith(
   vote?: VoteRule,
 ): Promise<DetectResult> {
   return detectTable(table, bundle, engine, vote ? { vote } : {});
+}
+
+/** What the POT rule set for one channel: a tail fit, or the MAD rule because the tail was too thin. */
+export type PotChannel =
+  | { readonly channel: string; readonly rule: 'pot'; readonly result: Extract<PotResult, { kind: 'pot' }> }
+  | { readonly channel: string; readonly rule: 'mad'; readonly windows: number; readonly peaks: number };
+
+/**
+ * Thresholds from a peaks-over-threshold fit (`src/detector/pot.ts`) to the RMSE of held-out normal windows.
+ * The held-out data is scored at every sample (step 1), not every W: a tail needs far more windows than the
+ * few non-overlapping ones a short held-out stretch holds. Overlapping windows are correlated, so the fit
+ * sees the right marginal distribution with fewer independent peaks than it counts. A channel whose windows
+ * leave fewer than `minPeaks` over the initial quantile gets the held-out MAD rule instead, and says so in
+ * its entry.
+ */
+export async function potThresholds(
+  detector: TrainedDetector,
+  heldOut: WideTable,
+  options: PotOptions = {},
+): Promise<{ thresholds: Thresholds; channels: PotChannel[] }> {
+  const dense = bundleVariant(detector.bundle, { step: 1 });
+  const scored = await detectTable(heldOut, dense, detector.engine, {
+    vote: { minChannels: 1 },
+    source: 'held-out data',
+  });
+  const mad = await heldOutThresholds(detector, heldOut);
+  const thresholds: Thresholds = {};
+  const channels: PotChannel[] = [];
+  scored.channels.forEach((channel, c) => {
+    const result = potThreshold(scored.windowRmse[c]!, options);
+    if (result.kind === 'pot' && Number.isFinite(result.threshold)) {
+      thresholds[channel] = result.threshold;
+      channels.push({ channel, rule: 'pot', result });
+    } else {
+      thresholds[channel] = mad[channel]!;
+      channels.push({
+        channel,
+        rule: 'mad',
+        windows: scored.windowRmse[c]!.length,
+        peaks: result.peaks,
+      });
+    }
+  });
+  return { thresholds, channels };
+}
+
+/**
+ * The table's first differences, `x[i] - x[i-1]` per channel (0 at the first sample): a preprocessing that
+ * takes out every slow level change, daily variation and drift alike, and leaves the sample-to-sample
+ * changes, where spikes and steps stand out. Applied to the whole series before training and detection, so
+ * the reference pipeline and its bundle format stay as they are.
+ */
+export function firstDifferences(table: WideTable): WideTable {
+  return {
+    ...table,
+    values: table.values.map((column) => {
+      const out = new Float64Array(column.length);
+      for (let i = 1; i < column.length; i++) out[i] = column[i]! - column[i - 1]!;
+      return out;
+    }),
+  };
 }

@@ -7,6 +7,7 @@ import {
   REFERENCE_CANDIDATE,
   type Summary,
   scoreRun,
+  shipped,
   summarize,
 } from '../../src/quality/bench.js';
 
@@ -69,5 +70,29 @@ describe('chooseDefaults', () => {
       { candidate: mean, overall: summary(0.9, 0.5, 3) },
     ]);
     expect(candidateName(pick)).toBe(candidateName(REFERENCE_CANDIDATE));
+  });
+
+  test('names the POT and first-difference candidates and counts them as changes on ties', () => {
+    const pot: Candidate = { ...REFERENCE_CANDIDATE, thresholds: 'pot:1e-3' };
+    const diffPot: Candidate = { ...pot, preprocess: 'first-diff' };
+    expect(candidateName(diffPot)).toBe('pre=first-diff thr=pot:1e-3 step=W/1 merge=0W');
+    const pick = chooseDefaults([
+      { candidate: REFERENCE_CANDIDATE, overall: summary(0.2, 1) },
+      { candidate: diffPot, overall: summary(0.7, 0.5) },
+      { candidate: pot, overall: summary(0.7, 0.5) },
+    ]);
+    expect(candidateName(pick)).toBe(candidateName(pot));
+  });
+
+  describe('shipped', () => {
+    test('admits what magwatch train makes and both detection paths run, and nothing that only the bench does', () => {
+      expect(shipped(REFERENCE_CANDIDATE)).toBe(true);
+      expect(
+        shipped({ ...REFERENCE_CANDIDATE, preprocess: 'window-mean', thresholds: 'held-out', overlap: 4 }),
+      ).toBe(true);
+      expect(shipped({ ...REFERENCE_CANDIDATE, preprocess: 'first-diff' })).toBe(false);
+      expect(shipped({ ...REFERENCE_CANDIDATE, thresholds: 'pot:1e-4' })).toBe(false);
+      expect(shipped({ ...REFERENCE_CANDIDATE, mergeWindows: 1 })).toBe(false);
+    });
   });
 });
