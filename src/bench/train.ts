@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TRAIN_DEFAULTS, trainBundle } from '../detector/train.js';
+import { TRAIN_DEFAULTS, trainBundle, trainingWorkers } from '../detector/train.js';
 import { buildWideTable } from '../ingest/wide.js';
 import { simulate } from '../sim/simulate.js';
 
@@ -57,7 +57,7 @@ export async function runTrainBench(options: {
       });
       return (performance.now() - started) / 1000;
     };
-    const workers = Math.min(availableParallelism(), channels.length);
+    const workers = trainingWorkers(channels.length, availableParallelism());
     const parallel = await run(workers);
     const fit = await run(0);
     const row = (variant: 'parallel' | 'fit', used: number, seconds: number): TrainBenchRow => ({

@@ -49,7 +49,7 @@ export interface TrainOptions {
    * recorded in the manifest, so that offline detection and the live batcher do the same.
    */
   readonly preprocess?: WindowPreprocess;
-  /** Worker threads; 0 trains in this thread. Default: one per core, at most one per model. */
+  /** Worker threads; 0 trains in this thread. Default: `trainingWorkers` for the models and cores. */
   readonly workers?: number;
   /** Names of the input files, recorded in training.json and error messages. */
   readonly inputs: readonly string[];
@@ -154,7 +154,10 @@ export async function trainBundle(
 
   try {
     await rm(staging, { recursive: true, force: true });
-    const workers = Math.min(options.workers ?? availableParallelism(), jobs.length);
+    const workers =
+      options.workers === undefined
+        ? trainingWorkers(jobs.length, availableParallelism())
+        : Math.min(options.workers, jobs.length);
     for (const job of jobs) {
       hooks.onStart?.(
         job.model,
@@ -229,6 +232,26 @@ export async function trainBundle(
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * Worker threads for `models` equal training jobs on `cores`: the count, from one per core up to two per core,
+ * that finishes soonest when the system shares the cores fairly among the workers. One per core leaves cores
+ * idle while the last round runs whenever the models do not divide evenly: 9 models on 2 cores train as 5 + 4,
+ * at best 1.8 times one core, where 3 workers train 3 rounds of 3 on both cores, at best 2 times.
+ */
+export function trainingWorkers(models: number, cores: number): number {
+  const lowest = Math.max(1, Math.min(cores, models));
+  let best = lowest;
+  let bestTime = Number.POSITIVE_INFINITY;
+  for (let workers = lowest; workers <= Math.min(models, 2 * cores); workers++) {
+    const time = Math.ceil(models / workers) * Math.max(1, workers / cores);
+    if (time < bestTime - 1e-9) {
+      best = workers;
+      bestTime = time;
+    }
+  }
+  return best;
 }
 
 /** Runs the jobs on a pool of worker threads (or in this thread when `workers` is 0). */
