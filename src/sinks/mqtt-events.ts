@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { MagwatchError } from '../errors.js';
+import { sendWithoutDelay } from '../ingest/mqtt.js';
 import type { AnomalyEvent } from '../stream/types.js';
 
 /**
@@ -114,6 +115,7 @@ export class MqttEventPublisher {
       key: options.tls?.key ? readPem(options.tls.key, 'key') : undefined,
     };
     this.client = connect(options.url, clientOptions);
+    sendWithoutDelay(this.client);
     this.client.on('connect', () => {
       if (this.offlineSince !== undefined || !this.everConnected) {
         this.logger.info(
