@@ -72,15 +72,23 @@ describe('live service while the broker goes away', () => {
     await publishAll(publisher, after);
     const queuedWhileAway = !ingest.counters().connected;
 
-    await waitFor(() => ingest.counters().samples === messages.length, 'every sample after the restart', {
-      detail: () => ingest.counters(),
-    });
+    // QoS 1 is at-least-once: messages whose acknowledgement the broker had not yet processed when it stopped
+    // are sent again after the restart. Each must be dropped as a duplicate or late sample, never scored twice.
+    const components = 3;
+    await waitFor(
+      () => detector.stats().accepted === messages.length * components,
+      'every sample after the restart to be accepted once',
+      { detail: () => ({ ingest: ingest.counters(), detector: detector.stats().dropped }) },
+    );
     const recoveredMs = Date.now() - outageStarted;
     expect(
       queuedWhileAway,
       'the samples after the restart were published before the service reconnected',
     ).toBe(true);
-    expect(ingest.counters()).toMatchObject({ messages: messages.length, invalid: {}, reconnects: 1 });
+    const received = ingest.counters();
+    expect(received).toMatchObject({ invalid: {}, reconnects: 1 });
+    const redelivered = received.samples - messages.length;
+    expect(redelivered).toBeGreaterThanOrEqual(0);
 
     const windowsPerChannel = Math.floor(messages.length / 3 / 64);
     await waitFor(
@@ -89,7 +97,8 @@ describe('live service while the broker goes away', () => {
       { detail: () => detector.stats() },
     );
     const stats = detector.stats();
-    expect(stats.dropped).toMatchObject({ duplicate: 0, late: 0, queue: 0, inference: 0 });
+    expect(stats.dropped).toMatchObject({ queue: 0, inference: 0 });
+    expect(stats.dropped.duplicate + stats.dropped.late).toBe(redelivered * components);
     expect(stats.gapResets).toBe(0);
     await waitFor(() => running.events.length > eventsBefore, 'an event from the samples after the restart', {
       detail: () => running.events.map((e) => `${e.event} ${e.start}`),
@@ -97,7 +106,7 @@ describe('live service while the broker goes away', () => {
     const split_time = new Date(after[0]!.time).toISOString();
     expect(running.events.slice(eventsBefore).every((e) => e.start >= split_time)).toBe(true);
     console.info(
-      `broker restart: 0 of ${after.length} queued samples lost, service caught up ${recoveredMs} ms after the broker was back`,
+      `broker restart: 0 of ${after.length} queued samples lost, ${redelivered} redelivered and dropped, service caught up ${recoveredMs} ms after the broker was back`,
     );
   });
 
