@@ -3,7 +3,7 @@
  * script, uPlot from the installed package, a JSON snapshot of the recent history and a server-sent event
  * stream of updates. Nothing is fetched from the network.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -70,15 +70,8 @@ export interface Dashboard {
 /** Bytes queued for one event stream beyond which the client is too slow and is dropped. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
-/**
- * Where the page files are: beside this module when it runs from the sources, and in the sources when it runs
- * compiled from `dist/` in a checkout.
- * Known shortcoming: `tsc` does not copy `static/`, so a packed `dist/` without `src/` needs a copy step.
- */
-const STATIC_DIRS = [
-  fileURLToPath(new URL('./static/', import.meta.url)),
-  fileURLToPath(new URL('../../src/dashboard/static/', import.meta.url)),
-];
+/** The page files, beside this module: in the sources, and in `dist/`, where the build copies them. */
+const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
 
 interface Asset {
   readonly contentType: string;
@@ -233,7 +226,6 @@ function serveAsset(asset: Asset): RouteHandler {
 
 function loadAssets() {
   const require = createRequire(import.meta.url);
-  const staticDir = STATIC_DIRS.find((dir) => existsSync(`${dir}index.html`)) ?? STATIC_DIRS[0]!;
   const read = (file: string, what: string) => {
     try {
       return readFileSync(file);
@@ -257,10 +249,10 @@ function loadAssets() {
     }
   };
   return {
-    page: { contentType: 'text/html; charset=utf-8', body: read(`${staticDir}index.html`, 'the page') },
+    page: { contentType: 'text/html; charset=utf-8', body: read(`${STATIC_DIR}index.html`, 'the page') },
     script: {
       contentType: 'text/javascript; charset=utf-8',
-      body: read(`${staticDir}dashboard.js`, 'the page script'),
+      body: read(`${STATIC_DIR}dashboard.js`, 'the page script'),
     },
     uplotScript: {
       contentType: 'text/javascript; charset=utf-8',
