@@ -624,7 +624,10 @@ async function main() {
     if (only.has('ingest')) report.results.ingest = await ingestPhase(bundleDir, 100);
     if (only.has('single')) report.results.single = await ingestPhase(bundleDir, 1);
     if (only.has('latency')) {
-      report.results.latency = [await latencyPhase(bundleDir, 'staggered'), await latencyPhase(bundleDir, 'burst')];
+      report.results.latency = [
+        await latencyPhase(bundleDir, 'staggered'),
+        await latencyPhase(bundleDir, 'burst'),
+      ];
     }
     if (only.has('memory')) report.results.memory = await memoryPhase(scratch);
     if (only.has('soak')) report.results.soak = await soakPhase(bundleDir);

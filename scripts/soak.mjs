@@ -266,7 +266,9 @@ try {
  */
 function flatness(series) {
   const steady = series.filter(([at]) => at >= WARM_UP_S).map(([, rss]) => rss);
-  const every30s = series.filter(([at], i) => i === 0 || Math.floor(at / 30) > Math.floor(series[i - 1][0] / 30));
+  const every30s = series.filter(
+    ([at], i) => i === 0 || Math.floor(at / 30) > Math.floor(series[i - 1][0] / 30),
+  );
   if (steady.length === 0) return { series: every30s.map(([at, rss]) => [Math.round(at), mib(rss)]) };
   const first = steady[0];
   return {

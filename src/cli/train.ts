@@ -67,9 +67,9 @@ export function registerTrain(program: Command): void {
     )
     .option(
       '--preprocess <how>',
-      "none (the reference) or window-mean: remove each window's mean, so the daily variation is not an anomaly",
+      "window-mean: remove each window's mean, so the daily variation is not an anomaly; none: the reference",
       choice('--preprocess', ['none', 'window-mean'] as const),
-      'none',
+      TRAIN_DEFAULTS.preprocess,
     )
     .option(
       '--holdout <fraction>',
@@ -77,7 +77,11 @@ export function registerTrain(program: Command): void {
       number('--holdout', (f) => f >= 0 && f < 1, 'a number in [0, 1)'),
       0,
     )
-    .option('--workers <n>', 'training worker threads (default: one per core, or a few more when that finishes sooner)', integer('--workers', 0))
+    .option(
+      '--workers <n>',
+      'training worker threads (default: one per core, or a few more when that finishes sooner)',
+      integer('--workers', 0),
+    )
     .option('--no-onnx', 'skip the ONNX copy of the models')
     .action(async (options) => {
       const all = await readInputs(options.input, { from: options.from, to: options.to });

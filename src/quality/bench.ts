@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { detectTable, flaggedRegions } from '../detector/detect.js';
+import { TRAIN_DEFAULTS } from '../detector/train.js';
 import type { VoteRule, WindowPreprocess } from '../detector/reference.js';
 import { evaluateFlags, f1Score, type Interval, insideEvents, ratio } from '../evaluate/metrics.js';
 import { readInputs } from '../ingest/files.js';
@@ -63,6 +64,12 @@ export const REFERENCE_CANDIDATE: Candidate = {
   thresholds: 'train',
   overlap: 1,
   mergeWindows: 0,
+};
+
+/** What `magwatch train` makes without options: its default preprocessing, otherwise the reference. */
+export const DEFAULTS_CANDIDATE: Candidate = {
+  ...REFERENCE_CANDIDATE,
+  preprocess: TRAIN_DEFAULTS.preprocess,
 };
 
 /**
@@ -357,7 +364,9 @@ export async function runQualityBench(options: BenchOptions = {}): Promise<Bench
     };
   };
   add('reference', candidateName(REFERENCE_CANDIDATE));
-  add('chosen setting', candidateName(defaults));
+  add('magwatch defaults', candidateName(DEFAULTS_CANDIDATE));
+  if (candidateName(defaults) !== candidateName(DEFAULTS_CANDIDATE))
+    add('chosen setting', candidateName(defaults));
   if (candidateName(best) !== candidateName(defaults)) add('best (bench only)', candidateName(best));
   add('baseline robust-z', 'baseline robust-z');
   add('baseline ewma', 'baseline ewma');
@@ -512,7 +521,8 @@ export function formatBenchReport(report: BenchReport): string {
   }
   lines.push(
     '',
-    `chosen setting (train can make it): ${candidateName(report.defaults)}`,
+    `magwatch defaults (train without options): ${candidateName(DEFAULTS_CANDIDATE)}`,
+    `chosen setting (train can make it): ${candidateName(report.defaults)}${candidateName(report.defaults) === candidateName(DEFAULTS_CANDIDATE) ? ', the same' : ', not the defaults'}`,
     `best candidate (bench only): ${candidateName(report.best)}`,
     '',
   );

@@ -41,8 +41,8 @@ export interface TrainedDetector {
 }
 
 /**
- * Trains the reference autoencoder on `table` into `dir` (replaced), exports its ONNX copy, and opens the
- * fastest engine that runs it.
+ * Trains the reference autoencoder, with `train`'s default preprocessing unless told otherwise, on `table`
+ * into `dir` (replaced), exports its ONNX copy, and opens the fastest engine that runs it.
  */
 export async function trainDetector(
   table: WideTable,
@@ -61,7 +61,7 @@ export async function trainDetector(
     shared: false,
     validationSplit: TRAIN_DEFAULTS.validationSplit,
     vote: options.vote ?? TRAIN_DEFAULTS.vote,
-    preprocess: options.preprocess ?? 'none',
+    preprocess: options.preprocess ?? TRAIN_DEFAULTS.preprocess,
     workers: options.workers,
     inputs: options.inputs ?? ['quality'],
   });

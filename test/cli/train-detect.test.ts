@@ -64,6 +64,8 @@ describe('train then detect on the example data', () => {
       step: 64,
       latent: 32,
       k: 6,
+      // magwatch's default beyond the reference; `--preprocess none` leaves the key out.
+      preprocess: 'window-mean',
     });
     expect(Object.keys(manifest.channels)).toHaveLength(9);
     for (const entry of Object.values(manifest.channels) as Array<{ model: string }>) {

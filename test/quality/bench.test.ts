@@ -3,6 +3,7 @@ import {
   type Candidate,
   candidateName,
   chooseDefaults,
+  DEFAULTS_CANDIDATE,
   mergeRegions,
   REFERENCE_CANDIDATE,
   type Summary,
@@ -38,6 +39,13 @@ describe('scoreRun and summarize', () => {
   test('counts final flags inside a glitch', () => {
     const run = scoreRun(t, Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 1, 1, 0), [], [{ start: 7000, end: 7000 }]);
     expect(run.glitchFlagged).toBe(1);
+  });
+});
+
+describe('DEFAULTS_CANDIDATE', () => {
+  test('is what train makes without options, a setting detect and run apply', () => {
+    expect(candidateName(DEFAULTS_CANDIDATE)).toBe('pre=window-mean thr=train step=W/1 merge=0W');
+    expect(shipped(DEFAULTS_CANDIDATE)).toBe(true);
   });
 });
 

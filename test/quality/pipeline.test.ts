@@ -60,6 +60,7 @@ describe('trainDetector', () => {
       window: W,
       epochs: 1,
       workers: 0,
+      preprocess: 'none',
     });
     await trained.dispose();
     const manifest = JSON.parse(await readFile(join(dir, 'reference', 'manifest.json'), 'utf8'));
