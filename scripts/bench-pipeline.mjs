@@ -18,15 +18,15 @@
  * < 4 KB per channel, RSS flat within 10 %.
  */
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Worker } from 'node:worker_threads';
 import { connectAsync } from 'mqtt';
 import pino from 'pino';
 
