@@ -8,7 +8,10 @@
  * - ingest: samples/s with 100-sample batch payloads, and the accounting published = accepted + counted drops;
  * - single: messages/s with one sample per payload;
  * - latency: publish of the message that completes a window → receipt of its anomaly event, at `--window-rate`
- *   windows/s (default 1,000), with the sensors' messages staggered over each round and all in one burst;
+ *   windows/s (default 1,000), in three shapes: `staggered`, each sensor sends its window in one message at its
+ *   own moment of the round; `lockstep`, the sensors stream their windows and all send the completing sample
+ *   at the same instant (clock-synchronised observatories); `burst`, every sensor sends its whole window at
+ *   the same instant, so the round's 6,400 samples are decoded after the clock starts;
  * - memory: bytes per channel beyond the model (heap + array buffers, and RSS) with many channels vs few;
  * - soak: RSS over `--minutes` at `--rate` three-axis samples/s (the full target is 10 minutes at 10,000/s).
  *
@@ -307,13 +310,17 @@ async function latencyPhase(bundleDir, shape) {
   await listener.subscribeAsync('magwatch/anomalies/#', { qos: 1 });
   try {
     const anomalous = () => 50;
+    // Per round and sensor: the window's first samples (`head`, lockstep only) and the message that completes it.
     const bodies = [];
     for (let r = 0; r < rounds; r++) {
       const value = r % 2 === 0 ? anomalous : quiet;
+      const last = r * WINDOW + WINDOW - 1;
       bodies.push(
         Array.from({ length: sensors }, (_, s) => ({
           topic: `magwatch/raw/S${s + 1}`,
-          body: payload(r * WINDOW, WINDOW, value, true),
+          head: shape === 'lockstep' ? payload(r * WINDOW, WINDOW - 1, value, true) : undefined,
+          body:
+            shape === 'lockstep' ? payload(last, 1, value, false) : payload(r * WINDOW, WINDOW, value, true),
         })),
       );
     }
@@ -328,7 +335,15 @@ async function latencyPhase(bundleDir, shape) {
     const start = performance.now();
     for (let r = 0; r < rounds; r++) {
       const roundStart = start + r * roundMs;
-      if (shape === 'burst') {
+      if (shape === 'lockstep') {
+        // The heads spread over the first 80 % of the round; the completing samples all leave at 90 %.
+        for (const [s, { topic, head }] of bodies[r].entries()) {
+          await waitUntil(roundStart + ((0.8 * s) / sensors) * roundMs);
+          await send(topic, head);
+        }
+        await waitUntil(roundStart + 0.9 * roundMs);
+        await Promise.all(bodies[r].map(({ topic, body }) => send(topic, body)));
+      } else if (shape === 'burst') {
         await waitUntil(roundStart);
         await Promise.all(bodies[r].map(({ topic, body }) => send(topic, body)));
       } else {
@@ -460,6 +475,8 @@ async function soakPhase(bundleDir) {
       rssFirstMB: first / 2 ** 20,
       rssLastMB: last / 2 ** 20,
       rssMaxMB: Math.max(...rss.map((r) => r.rss)) / 2 ** 20,
+      steadyMinMB: Math.min(...(steady.length > 0 ? steady : [first])) / 2 ** 20,
+      steadyMaxMB: Math.max(...(steady.length > 0 ? steady : [first])) / 2 ** 20,
       rssGrowth: (last - first) / first,
       rssSeries: rss.map((r) => [Math.round(r.atS), Math.round(r.rss / 2 ** 20)]),
     };
@@ -591,7 +608,7 @@ function printTable({ machine, engine, engineUsed, channels, results }) {
   if (soak) {
     rows.push([
       `RSS over ${soak.minutes} min at ${f(soak.achievedRate)} samples/s`,
-      `${f(soak.rssFirstMB, 1)} → ${f(soak.rssLastMB, 1)} MB (${f(100 * soak.rssGrowth, 1)} %)`,
+      `${f(soak.rssFirstMB, 1)} → ${f(soak.rssLastMB, 1)} MB (${f(100 * soak.rssGrowth, 1)} %), every 5 s within ${f(soak.steadyMinMB, 1)}-${f(soak.steadyMaxMB, 1)}`,
       'within 10 %',
     ]);
   }
@@ -626,6 +643,7 @@ async function main() {
     if (only.has('latency')) {
       report.results.latency = [
         await latencyPhase(bundleDir, 'staggered'),
+        await latencyPhase(bundleDir, 'lockstep'),
         await latencyPhase(bundleDir, 'burst'),
       ];
     }
