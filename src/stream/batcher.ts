@@ -57,6 +57,7 @@ export interface BatcherCounts {
  * Gathers due windows of all channels into inference batches: a batch leaves at `maxBatch` windows or
  * `maxDelayMs` after its oldest window arrived, whichever comes first. One batch is in flight at a time, so while
  * the engine works the queue fills, and the next batch is bigger: throughput follows load.
+ * Known shortcoming: 300 windows due at one instant take 26-36 ms on 2 cores; lockstep p99 ~75 ms, not 50 ms.
  */
 export class Batcher {
   readonly counts: BatcherCounts = {
