@@ -116,6 +116,8 @@ export class InfluxWriter implements PointSink {
   /** Encoded lines, oldest first; the batch in flight is not in here. */
   private buffer: string[] = [];
   private inFlight = 0;
+  /** Points of the batch in flight that `close()` gave up on and already counted as dropped (`closed`). */
+  private abandoned = 0;
   private sending = false;
   private timer: unknown;
   private backingOff = false;
@@ -247,9 +249,11 @@ export class InfluxWriter implements PointSink {
     try {
       if (!this.databaseReady) await this.ensureDatabase();
       await this.post(batch);
+      this.reclaimAbandoned();
       this.counts.written += batch.length;
       this.recovered();
     } catch (error) {
+      this.reclaimAbandoned();
       this.failed(batch, toWriteError(error));
     } finally {
       this.sending = false;
@@ -386,6 +390,11 @@ export class InfluxWriter implements PointSink {
     }
   }
 
+  private reclaimAbandoned(): void {
+    this.dropped.closed -= this.abandoned;
+    this.abandoned = 0;
+  }
+
   private settleClose(): void {
     if (this.closing && !this.sending && this.buffer.length === 0) this.finishClose();
   }
@@ -395,7 +404,11 @@ export class InfluxWriter implements PointSink {
     this.closed = true;
     this.cancelTimer();
     this.backingOff = false;
-    const left = this.buffer.length;
+    // A batch still in flight counts as dropped now, so the totals are final when close() resolves; should
+    // its request end after all, `reclaimAbandoned` takes them back before counting the real outcome.
+    this.abandoned = this.inFlight;
+    this.inFlight = 0;
+    const left = this.buffer.length + this.abandoned;
     if (left > 0) {
       this.dropped.closed += left;
       this.buffer = [];

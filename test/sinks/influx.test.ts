@@ -280,6 +280,20 @@ describe('InfluxWriter retry decisions', () => {
     expect(sink.stats()).toMatchObject({ written: 1, retried: 5 });
   });
 
+  it('counts a batch still in flight at the close deadline as closed, and takes it back if it lands', async () => {
+    let answer: (response: Response) => void = () => {};
+    const { sink } = fakeWriter([], {
+      closeTimeoutMs: 20,
+      fetch: (() => new Promise<Response>((resolve) => (answer = resolve))) as typeof globalThis.fetch,
+    });
+    sink.write([1, 2].map((i) => rmsePoint(score(i))));
+    await sink.close();
+    expect(sink.stats()).toMatchObject({ written: 0, buffered: 0, dropped: { closed: 2 } });
+    answer(ok());
+    await waitFor(() => sink.stats().written === 2);
+    expect(sink.stats().dropped.closed).toBe(0);
+  });
+
   it('retries a 429 after Retry-After and a 503 with back-off', async () => {
     const { sink, bodies } = fakeWriter([
       () => failure(429, 'slow down', { 'retry-after': '0' }),
