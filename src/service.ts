@@ -7,6 +7,7 @@ import { type Bundle, loadBundle } from './detector/bundle.js';
 import type { Engine } from './detector/engine.js';
 import { createEngine } from './detector/engines/index.js';
 import { MqttIngest } from './ingest/mqtt.js';
+import { componentFieldsFor } from './ingest/payload.js';
 import { type HttpServer, type RouteHandler, startHttpServer } from './ops/http.js';
 import { createMetrics, type MagwatchMetrics } from './ops/metrics.js';
 import { createPointSink } from './sinks/create.js';
@@ -118,11 +119,17 @@ export async function startLiveService(
     }),
   ];
 
+  const bundleFields = componentFieldsFor(
+    new Set(Object.values(bundle.manifest.channels).map((c) => c.component)),
+  );
   const ingest = new MqttIngest({
     url: config.mqtt.url,
-    subscriptions: config.mqtt.subscriptions ?? [
-      { topic: config.mqtt.topic, format: config.mqtt.format, qos: config.mqtt.qos },
-    ],
+    // A magwatch-format subscription without a field mapping also reads the bundle's components by name.
+    subscriptions: (
+      config.mqtt.subscriptions ?? [
+        { topic: config.mqtt.topic, format: config.mqtt.format, qos: config.mqtt.qos },
+      ]
+    ).map((s) => (s.format === 'impf' || s.fields ? s : { ...s, fields: bundleFields })),
     clientId: config.mqtt.clientId,
     username: config.mqtt.username,
     password: config.mqtt.password,
@@ -139,7 +146,7 @@ export async function startLiveService(
     }),
   );
 
-  const sync = startMetricsSync(metrics, ingest, detector, logger, config.stream.maxGapMs);
+  const sync = startMetricsSync(metrics, ingest, detector, logger, detector.options.maxGapMs);
   const partial = { bundle, engine, detector, ingest, metrics, samples$: samples.asObservable() };
   let http: HttpServer | undefined;
   if (config.http.enabled) {
@@ -184,6 +191,9 @@ export async function startLiveService(
       window: bundle.manifest.window,
       step: bundle.manifest.step,
       vote: bundle.manifest.vote,
+      ...(bundle.manifest.cadenceMs ? { cadenceMs: bundle.manifest.cadenceMs } : {}),
+      // Time settings in force, which follow the bundle's cadence unless the configuration sets them.
+      stream: pickTimes(detector.options),
       engine: engine.name,
       backend: engine.backend,
       points: config.influx.url ? redactUrl(config.influx.url) : config.influx.file,
@@ -260,4 +270,8 @@ function startMetricsSync(
   }, METRICS_SYNC_MS);
   timer.unref();
   return timer;
+}
+
+function pickTimes({ maxGapMs, bucketMs, latenessMs, silentAfterMs }: LiveDetector['options']) {
+  return { maxGapMs, bucketMs, latenessMs, silentAfterMs };
 }

@@ -74,8 +74,9 @@ const modelSchema = z.strictObject({
 });
 
 const streamSchema = z.strictObject({
+  // The four time settings have no default here: unset, the detector sizes them from the bundle's cadence.
   /** A longer gap between two samples of a channel resets its window buffer. */
-  maxGapMs: positiveInt.default(LIVE_DETECTOR_DEFAULTS.maxGapMs),
+  maxGapMs: positiveInt.optional(),
   /** Windows per inference batch. */
   maxBatch: positiveInt.default(LIVE_DETECTOR_DEFAULTS.maxBatch),
   /** Longest wait of a window for its batch. */
@@ -83,13 +84,13 @@ const streamSchema = z.strictObject({
   /** Windows waiting for inference beyond this drop the oldest, counted. */
   maxQueue: positiveInt.default(LIVE_DETECTOR_DEFAULTS.maxQueue),
   /** Width of a vote bucket. */
-  bucketMs: positiveInt.default(LIVE_DETECTOR_DEFAULTS.bucketMs),
+  bucketMs: positiveInt.optional(),
   /** A bucket is final this long after its end even if a channel has not been scored past it. */
-  latenessMs: nonNegativeInt.default(LIVE_DETECTOR_DEFAULTS.latenessMs),
+  latenessMs: nonNegativeInt.optional(),
   /** Normal buckets in a row that end an anomaly event. */
   minNormal: positiveInt.default(LIVE_DETECTOR_DEFAULTS.minNormal),
   /** A channel without samples this long gets a `sensor.silent` event. */
-  silentAfterMs: positiveInt.default(LIVE_DETECTOR_DEFAULTS.silentAfterMs),
+  silentAfterMs: positiveInt.optional(),
 });
 
 const influxSchema = z

@@ -33,6 +33,11 @@ const manifestSchema = z
     channels: z.record(z.string(), channelSchema).refine((c) => Object.keys(c).length > 0, 'no channels'),
     /** Window preprocessing beyond the reference; absent means the reference's (scaler only). */
     preprocess: z.enum(['none', 'window-mean']).optional(),
+    /**
+     * Median interval (ms) between the training samples: the feed's cadence. The live detector sizes its
+     * time-based defaults from it; absent in bundles older than the key or made from the reference.
+     */
+    cadenceMs: z.number().positive().optional(),
     createdAt: z.string().optional(),
     magwatchVersion: z.string().optional(),
   })

@@ -206,6 +206,7 @@ export async function trainBundle(
       channels,
       // Only written when it differs from the reference, so reference bundles stay as they were.
       ...(options.preprocess === 'window-mean' ? { preprocess: 'window-mean' as const } : {}),
+      ...cadenceOf(table.timestamps),
       createdAt: new Date().toISOString(),
       training: {
         inputs: options.inputs,
@@ -315,4 +316,12 @@ async function runJobs(
     throw error;
   }
   return { results, backend };
+}
+
+/** `{ cadenceMs }`: the median interval between consecutive timestamps, or nothing when there is none. */
+function cadenceOf(timestamps: ArrayLike<number>): { cadenceMs?: number } {
+  const intervals = new Float64Array(Math.max(0, timestamps.length - 1));
+  for (let i = 1; i < timestamps.length; i++) intervals[i - 1] = timestamps[i]! - timestamps[i - 1]!;
+  const cadenceMs = quantile(intervals, 0.5);
+  return cadenceMs > 0 ? { cadenceMs } : {};
 }

@@ -88,6 +88,18 @@ export const DEFAULT_COMPONENT_FIELDS: Readonly<Record<string, readonly string[]
   b_y: ['b_y'],
   b_z: ['b_z'],
 };
+
+/**
+ * The default mapping plus each of `components` under its own name, so that a bundle trained on observatory
+ * files (components H, E, Z, F) reads payloads that name them so without a `fields` setting.
+ */
+export function componentFieldsFor(components: Iterable<string>): Record<string, string[]> {
+  const fields: Record<string, string[]> = {};
+  for (const [component, names] of Object.entries(DEFAULT_COMPONENT_FIELDS)) fields[component] = [...names];
+  for (const component of components) fields[component] ??= [component];
+  return fields;
+}
+
 const DEFAULT_TIMESTAMP_FIELDS = ['ts', 'timestamp', 'time'];
 
 const batchMessage = z

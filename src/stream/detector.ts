@@ -19,7 +19,10 @@ import type { AnomalyEvent, BucketVote, Sample, WindowScore } from './types.js';
 
 /** Tuning of the live path; every field is optional. */
 export interface LiveDetectorOptions {
-  /** A gap between two samples of a channel longer than this (ms) empties its window buffer. Default 5,000. */
+  /**
+   * A gap between two samples of a channel longer than this (ms) empties its window buffer. Default 5,000, or
+   * 5 samples of the bundle's cadence when that is longer (`cadenceDefaults`, as for the next three).
+   */
   readonly maxGapMs?: number;
   /** Windows per inference batch at most. Default 256. */
   readonly maxBatch?: number;
@@ -27,17 +30,17 @@ export interface LiveDetectorOptions {
   readonly maxDelayMs?: number;
   /** Windows waiting for inference beyond this many drop the oldest, counted. Default 10,000. */
   readonly maxQueue?: number;
-  /** Vote bucket width, ms, aligned to the epoch; should be at least the sample cadence. Default 1,000. */
+  /** Vote bucket width, ms, aligned to the epoch; should be at least the sample cadence. Default 1,000 or 1 sample. */
   readonly bucketMs?: number;
   /**
    * Clock time (ms) a bucket waits, from its first score, for channels that have not been scored past it; a
    * dead channel delays votes by this much. Set it above the time one window spans plus the feed's jitter, or
-   * slow channels' votes arrive late and are lost (counted). Default 5,000.
+   * slow channels' votes arrive late and are lost (counted). Default 5,000 or 5 samples.
    */
   readonly latenessMs?: number;
   /** Normal final buckets in a row that end an anomaly event. Default 3. */
   readonly minNormal?: number;
-  /** A channel with no value for this long (ms, clock) is reported silent. Default 30,000. */
+  /** A channel with no value for this long (ms, clock) is reported silent. Default 30,000 or 30 samples. */
   readonly silentAfterMs?: number;
   /** Period (ms, clock) of the silence and lateness checks. Default 1,000. */
   readonly tickMs?: number;
@@ -53,6 +56,24 @@ export const LIVE_DETECTOR_DEFAULTS = {
   silentAfterMs: 30_000,
   tickMs: 1_000,
 } as const satisfies Required<LiveDetectorOptions>;
+
+/**
+ * The time-based defaults for a feed of one sample every `cadenceMs` (the bundle's `cadenceMs`): the fixed
+ * defaults suit feeds of 1 Hz and faster, but a 1-minute observatory feed would restart every window at each
+ * sample, report every sensor silent between samples and vote a minute's data in 60 buckets. Each default
+ * grows to span as many samples as it spans at 1 Hz, and never shrinks below the fixed one.
+ */
+export function cadenceDefaults(
+  cadenceMs: number,
+): Pick<Required<LiveDetectorOptions>, 'maxGapMs' | 'bucketMs' | 'latenessMs' | 'silentAfterMs'> {
+  const atLeast = (fixed: number, samples: number) => Math.max(fixed, samples * cadenceMs);
+  return {
+    maxGapMs: atLeast(LIVE_DETECTOR_DEFAULTS.maxGapMs, 5),
+    bucketMs: atLeast(LIVE_DETECTOR_DEFAULTS.bucketMs, 1),
+    latenessMs: atLeast(LIVE_DETECTOR_DEFAULTS.latenessMs, 5),
+    silentAfterMs: atLeast(LIVE_DETECTOR_DEFAULTS.silentAfterMs, 30),
+  };
+}
 
 export interface LiveDetectorInit {
   /** The model bundle; only its JSON parts are used here, the engine holds the models. */
@@ -136,7 +157,8 @@ interface SensorState {
  * Call `flush()` when the input ends, then `close()`: the detector must be closed to stop its timers.
  */
 export class LiveDetector {
-  private readonly options: Required<LiveDetectorOptions>;
+  /** The options in force: those given, over the bundle's cadence defaults, over the fixed defaults. */
+  readonly options: Readonly<Required<LiveDetectorOptions>>;
   private readonly scheduler: SchedulerLike;
   private readonly channels = new Map<string, ChannelState>();
   private readonly sensors = new Map<string, SensorState>();
@@ -168,10 +190,14 @@ export class LiveDetector {
   readonly batches$: Observable<BatchReport> = this.batchSubject.asObservable();
 
   constructor(init: LiveDetectorInit) {
-    this.options = { ...LIVE_DETECTOR_DEFAULTS, ...definedOnly(init.options ?? {}) };
+    const { manifest, scalers, thresholds } = init.bundle;
+    this.options = {
+      ...LIVE_DETECTOR_DEFAULTS,
+      ...(manifest.cadenceMs ? cadenceDefaults(manifest.cadenceMs) : {}),
+      ...definedOnly(init.options ?? {}),
+    };
     checkOptions(this.options);
     this.scheduler = init.scheduler ?? asyncScheduler;
-    const { manifest, scalers, thresholds } = init.bundle;
     const { bucketMs, latenessMs, minNormal } = this.options;
     const now = this.scheduler.now();
 

@@ -66,6 +66,8 @@ describe('train then detect on the example data', () => {
       k: 6,
       // magwatch's default beyond the reference; `--preprocess none` leaves the key out.
       preprocess: 'window-mean',
+      // The example's 1-second samples; the live detector sizes its time settings from it.
+      cadenceMs: 1000,
     });
     expect(Object.keys(manifest.channels)).toHaveLength(9);
     for (const entry of Object.values(manifest.channels) as Array<{ model: string }>) {

@@ -7,7 +7,7 @@ import {
   requiredVotes,
   windowStarts,
 } from '../../src/detector/reference.js';
-import { LiveDetector, type LiveDetectorOptions } from '../../src/stream/detector.js';
+import { cadenceDefaults, LiveDetector, type LiveDetectorOptions } from '../../src/stream/detector.js';
 import type { AnomalyEvent, BucketVote, WindowScore } from '../../src/stream/types.js';
 import { FakeEngine, maxAbs, type TestChannel, testBundle } from './helpers.js';
 
@@ -295,6 +295,72 @@ describe('LiveDetector', () => {
     `);
     expect(h.detector.stats().silentChannels).toBe(1);
     await h.detector.close();
+  });
+
+  describe("the bundle's cadence", () => {
+    const MINUTE = 60_000;
+    const channels: TestChannel[] = [
+      { sensor: 'BOU', component: 'b_x', group: 'OBS1' },
+      { sensor: 'BOU', component: 'b_y', group: 'OBS1' },
+    ];
+    const shape = { window: 4, step: 4, vote: { minChannels: 2 } };
+
+    /** Twelve samples a minute apart, at a minute's pace, into a detector on a bundle with `cadenceMs`. */
+    async function minuteFeed(cadenceMs: number | undefined) {
+      const bundle = testBundle(channels, shape);
+      const detector = new LiveDetector({
+        bundle: cadenceMs ? { ...bundle, manifest: { ...bundle.manifest, cadenceMs } } : bundle,
+        engine: new FakeEngine(shape.window),
+        bundleVersion: 'test-bundle@1',
+      });
+      const scores: WindowScore[] = [];
+      const votes: BucketVote[] = [];
+      const events: AnomalyEvent[] = [];
+      detector.scores$.subscribe((score) => scores.push(score));
+      detector.votes$.subscribe((vote) => votes.push(vote));
+      detector.events$.subscribe((event) => events.push(event));
+      for (let t = 0; t < 12; t++) {
+        detector.push({ sensor: 'BOU', timestamp: T0 + t * MINUTE, values: { b_x: 0.5, b_y: 0.5 } });
+        await vi.advanceTimersByTimeAsync(MINUTE);
+      }
+      await detector.flush();
+      const stats = detector.stats();
+      await detector.close();
+      return { detector, scores, votes, events, stats };
+    }
+
+    it('sizes gap, bucket, lateness and silence from a 1-minute cadence', async () => {
+      const { detector, scores, votes, events, stats } = await minuteFeed(MINUTE);
+      expect(detector.options).toMatchObject({
+        maxGapMs: 5 * MINUTE,
+        bucketMs: MINUTE,
+        latenessMs: 5 * MINUTE,
+        silentAfterMs: 30 * MINUTE,
+      });
+      expect(stats.gapResets).toBe(0);
+      expect(scores).toHaveLength(2 * 3);
+      // One bucket per sample, as the offline vote counts per sample.
+      expect(votes.filter((v) => v.group === 'OBS1').map((v) => v.start)).toEqual(
+        Array.from({ length: 12 }, (_, t) => T0 + t * MINUTE),
+      );
+      expect(events).toEqual([]);
+    });
+
+    it('keeps the fixed defaults without a cadence, which a 1-minute feed cannot use', async () => {
+      const { scores, events, stats } = await minuteFeed(undefined);
+      expect(stats.gapResets).toBeGreaterThan(0);
+      expect(scores).toEqual([]);
+      expect(events.map((e) => e.event)).toContain('sensor.silent');
+    });
+
+    it('never sets a default below the fixed one', () => {
+      expect(cadenceDefaults(100)).toEqual({
+        maxGapMs: 5_000,
+        bucketMs: 1_000,
+        latenessMs: 5_000,
+        silentAfterMs: 30_000,
+      });
+    });
   });
 
   it('reports a channel that never sends as silent', async () => {
