@@ -105,12 +105,18 @@ try {
       samples: value('magwatch_ingest_samples_total'),
       connected: value('magwatch_broker_connected') === 1,
       rss: value('magwatch_process_resident_memory_bytes'),
+      heapTotal: value('magwatch_nodejs_heap_size_total_bytes'),
+      heapUsed: value('magwatch_nodejs_heap_size_used_bytes'),
+      external: value('magwatch_nodejs_external_memory_bytes'),
       events: value('magwatch_events_total'),
     };
   };
   const rssStart = (await metrics()).rss;
   let rssMax = rssStart;
-  /** [seconds since the feed started, RSS bytes], every scrape: flatness is judged on this, after warm-up. */
+  /**
+   * [seconds since the feed started, RSS, V8 heap total, heap used, external memory], bytes, every scrape:
+   * flatness is judged on RSS after warm-up; the heap figures say where a change of RSS lives.
+   */
   const rssSeries = [];
   const publisher = await connectAsync(`mqtt://127.0.0.1:${brokerPort}`, {
     clientId: 'magwatch-soak-publisher',
@@ -187,7 +193,7 @@ try {
       metrics().then(
         (m) => {
           rssMax = Math.max(rssMax, m.rss);
-          rssSeries.push([(Date.now() - started) / 1000, m.rss]);
+          rssSeries.push([(Date.now() - started) / 1000, m.rss, m.heapTotal, m.heapUsed, m.external]);
         },
         () => {},
       );
@@ -269,7 +275,9 @@ function flatness(series) {
   const every30s = series.filter(
     ([at], i) => i === 0 || Math.floor(at / 30) > Math.floor(series[i - 1][0] / 30),
   );
-  if (steady.length === 0) return { series: every30s.map(([at, rss]) => [Math.round(at), mib(rss)]) };
+  // Every 30 s: [s, RSS, heap total, heap used, external] in MiB.
+  const table = every30s.map(([at, ...bytes]) => [Math.round(at), ...bytes.map(mib)]);
+  if (steady.length === 0) return { series: table };
   const first = steady[0];
   return {
     afterWarmUp: {
@@ -280,7 +288,7 @@ function flatness(series) {
       max: mib(Math.max(...steady)),
       spreadPercent: Math.round((1000 * (Math.max(...steady) - Math.min(...steady))) / first) / 10,
     },
-    series: every30s.map(([at, rss]) => [Math.round(at), mib(rss)]),
+    series: table,
   };
 }
 
