@@ -46,7 +46,10 @@ export interface LiveDetectorOptions {
   readonly tickMs?: number;
 }
 
-/** Also the configuration's `stream` defaults (src/config/schema.ts), so the library and `magwatch run` agree. */
+/**
+ * The fixed defaults. The configuration's `stream` section (src/config/schema.ts) takes the others from here and
+ * leaves the four time settings unset, so that `magwatch run` and the library both size them by `cadenceDefaults`.
+ */
 export const LIVE_DETECTOR_DEFAULTS = {
   maxGapMs: 5_000,
   ...BATCHER_DEFAULTS,
