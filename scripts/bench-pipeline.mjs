@@ -475,8 +475,8 @@ async function soakPhase(bundleDir) {
       rssFirstMB: first / 2 ** 20,
       rssLastMB: last / 2 ** 20,
       rssMaxMB: Math.max(...rss.map((r) => r.rss)) / 2 ** 20,
-      steadyMinMB: Math.min(...(steady.length > 0 ? steady : [first])) / 2 ** 20,
-      steadyMaxMB: Math.max(...(steady.length > 0 ? steady : [first])) / 2 ** 20,
+      steadyMinMB: Math.min(first, ...steady) / 2 ** 20,
+      steadyMaxMB: Math.max(first, ...steady) / 2 ** 20,
       rssGrowth: (last - first) / first,
       rssSeries: rss.map((r) => [Math.round(r.atS), Math.round(r.rss / 2 ** 20)]),
     };

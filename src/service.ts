@@ -119,9 +119,7 @@ export async function startLiveService(
     }),
   ];
 
-  const bundleFields = componentFieldsFor(
-    new Set(Object.values(bundle.manifest.channels).map((c) => c.component)),
-  );
+  const bundleFields = componentFieldsFor(Object.values(bundle.manifest.channels).map((c) => c.component));
   const ingest = new MqttIngest({
     url: config.mqtt.url,
     // A magwatch-format subscription without a field mapping also reads the bundle's components by name.

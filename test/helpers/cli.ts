@@ -2,6 +2,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The shared real recordings beside the checkout (see its SOURCES.md); CI lays `../shared` out the same way. */
+export const REAL_DATA =
+  process.env['MAGWATCH_REAL_DATA'] ?? fileURLToPath(new URL('../../../shared/data/real', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/magwatch.js', import.meta.url));
 
 export interface CliRun {

@@ -97,12 +97,20 @@ export async function waitFor(
   }
 }
 
-/** Replays a file in-process as `magwatch replay --speed 0 --qos 1` does, into `magwatch/raw/{sensor}`. */
-export function replayFile(file: string, broker: string, batch = 1): Promise<PublishSummary> {
+/**
+ * Replays a file in-process as `magwatch replay --speed 0 --qos 1` does, into `magwatch/raw/{sensor}`; `range`
+ * is `--from`/`--to` in epoch ms.
+ */
+export function replayFile(
+  file: string,
+  broker: string,
+  batch = 1,
+  range: { from?: number; to?: number } = {},
+): Promise<PublishSummary> {
   const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
   const noTerminal = Object.assign(quiet, { isTTY: false }) as unknown as NodeJS.WriteStream;
   return replay(
-    { input: [file], broker, format: 'magwatch', speed: 0, batch, qos: 1, level: 1 },
+    { input: [file], broker, format: 'magwatch', speed: 0, batch, qos: 1, level: 1, ...range },
     quiet,
     noTerminal,
   );

@@ -7,12 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Iaga2002File, isIaga2002, parseIaga2002 } from '../../src/ingest/iaga2002.js';
 import type { WideTable } from '../../src/ingest/table.js';
 import { buildWideTable } from '../../src/ingest/wide.js';
+import { REAL_DATA } from '../helpers/cli.js';
 import { thrown } from '../helpers/errors.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/ingest/${name}`, import.meta.url));
-/** The shared real recordings beside the checkout (see its SOURCES.md); CI lays `../shared` out the same way. */
-const REAL_DATA =
-  process.env['MAGWATCH_REAL_DATA'] ?? fileURLToPath(new URL('../../../shared/data/real', import.meta.url));
 
 function column(table: WideTable, channel: string): Float64Array {
   const at = table.channels.indexOf(channel);

@@ -8,18 +8,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { replay } from '../../src/cli/replay.js';
 import { configSchema } from '../../src/config/schema.js';
 import { TRAIN_DEFAULTS, trainBundle } from '../../src/detector/train.js';
 import { readInputs } from '../../src/ingest/files.js';
 import { type LiveService, startLiveService } from '../../src/service.js';
-import { ROOT } from '../helpers/cli.js';
-import { collect, memoryLogger, waitFor } from '../helpers/live.js';
+import { REAL_DATA } from '../helpers/cli.js';
+import { collect, memoryLogger, replayFile, waitFor } from '../helpers/live.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 
-const BOULDER = join(ROOT, '..', 'shared', 'data', 'real', 'bou-2016-01', 'BOU201601vmin.min');
+const BOULDER = join(REAL_DATA, 'bou-2016-01', 'BOU201601vmin.min');
 const W = 16;
 const MINUTE = 60_000;
 
@@ -78,22 +76,10 @@ describe('a 1-minute observatory feed', () => {
     });
     const events = collect(detector.events$);
 
-    const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
-    const published = await replay(
-      {
-        input: [BOULDER],
-        from: Date.parse('2016-01-03'),
-        to: Date.parse('2016-01-04'),
-        broker: broker.url,
-        format: 'magwatch',
-        speed: 0,
-        batch: 60,
-        qos: 1,
-        level: 1,
-      },
-      quiet,
-      Object.assign(quiet, { isTTY: false }) as unknown as NodeJS.WriteStream,
-    );
+    const published = await replayFile(BOULDER, broker.url, 60, {
+      from: Date.parse('2016-01-03'),
+      to: Date.parse('2016-01-04'),
+    });
     expect(published.samples).toBe(1440);
 
     const channels = training.channels.length;

@@ -1,11 +1,8 @@
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { groupTimes, magpyFlagTimes, wicFamily, zipEntry } from '../../src/quality/wic.js';
-
-const REAL_DATA =
-  process.env['MAGWATCH_REAL_DATA'] ?? fileURLToPath(new URL('../../../shared/data/real', import.meta.url));
+import { REAL_DATA } from '../helpers/cli.js';
 
 /** A zip of the given entries, written as a stream writes it: sizes only in the central directory. */
 function streamedZip(entries: Array<{ name: string; text: string; deflate: boolean }>): Buffer {
