@@ -117,7 +117,7 @@ export interface InferenceBenchOptions {
   readonly latent?: number;
   /** TensorFlow.js backend for the stacked engine; default: the fastest that works here. */
   readonly tfjsBackend?: string;
-  /** ONNX Runtime intra-op threads; default: its own choice. */
+  /** ONNX Runtime worker threads (single-threaded sessions each); default one per core. */
   readonly threads?: number;
 }
 

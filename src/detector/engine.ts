@@ -14,6 +14,11 @@ export interface Engine {
   readonly name: string;
   /** What actually runs: `cpu`, `cuda`, `wasm`, `tensorflow`, … */
   readonly backend: string;
+  /**
+   * True when batches are scored on other threads: a call returns to the event loop at once, so a caller
+   * can send the next batch before it handles this one's scores.
+   */
+  readonly offThread?: boolean;
   /** RMSE between every window and its reconstruction, in batch order. */
   score(batch: WindowBatch): Promise<Float32Array>;
   /** Reconstructions, same layout as `batch.data`. */

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Bundle, loadBundle } from '../../src/detector/bundle.js';
 import type { Engine } from '../../src/detector/engine.js';
 import { createOnnxEngine } from '../../src/detector/engines/onnx.js';
+import { planSlices } from '../../src/detector/engines/onnx-thread.js';
 
 // The worker needs compiled JavaScript: the test command builds dist/ first.
 const THREAD_MODULE = '../../dist/detector/engines/onnx-thread.js';
@@ -15,9 +16,10 @@ let inline: Engine;
 beforeAll(async () => {
   bundle = await loadBundle(EXAMPLE);
   const { createOnnxThreadEngine } = (await import(THREAD_MODULE)) as {
-    createOnnxThreadEngine: (bundle: Bundle) => Promise<Engine>;
+    createOnnxThreadEngine: (bundle: Bundle, options?: { threads?: number }) => Promise<Engine>;
   };
-  threaded = await createOnnxThreadEngine(bundle);
+  // Two threads even on a one-core machine, so that batches are always split.
+  threaded = await createOnnxThreadEngine(bundle, { threads: 2 });
   inline = await createOnnxEngine(bundle);
 });
 afterAll(async () => {
@@ -39,6 +41,14 @@ describe('the ONNX engine in a worker thread', () => {
     expect(threaded.backend).toBe(inline.backend);
   });
 
+  test('splits one model\'s windows between the threads and reassembles them in batch order', async () => {
+    const channel = Object.keys(bundle.manifest.channels)[3]!;
+    const windows = batch(33);
+    const one = { channels: windows.channels.map(() => channel), data: windows.data };
+    expect(await threaded.reconstruct(one)).toEqual(await inline.reconstruct(one));
+    expect(threaded.offThread).toBe(true);
+  });
+
   test('leaves the event loop free while a large batch is scored', async () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
@@ -55,5 +65,37 @@ describe('the ONNX engine in a worker thread', () => {
       /not in the model bundle/,
     );
     expect((await threaded.score(batch(2))).length).toBe(2);
+  });
+});
+
+describe('slicing a batch between threads', () => {
+  const sizes = (plan: number[][]) => plan.map((slice) => slice.length);
+
+  test('keeps a small batch whole', () => {
+    expect(planSlices(['m', 'm', 'm'], 2)).toEqual([[0, 1, 2]]);
+    expect(planSlices(Array(40).fill('m'), 1)).toEqual([Array.from({ length: 40 }, (_, i) => i)]);
+  });
+
+  test('cuts one model\'s windows into even, contiguous slices', () => {
+    const plan = planSlices(Array(301).fill('shared'), 2);
+    expect(sizes(plan)).toEqual([151, 150]);
+    expect(plan.flat()).toEqual(Array.from({ length: 301 }, (_, i) => i));
+  });
+
+  test('keeps each model\'s windows on one thread and balances the threads', () => {
+    const models = Array.from({ length: 90 }, (_, w) => `m${w % 9}`);
+    const plan = planSlices(models, 2);
+    expect(sizes(plan).sort()).toEqual([40, 50]);
+    for (const slice of plan) {
+      const owners = new Set(slice.map((w) => models[w]));
+      for (const other of plan.filter((s) => s !== slice))
+        expect(other.some((w) => owners.has(models[w]))).toBe(false);
+    }
+    expect(plan.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 90 }, (_, i) => i));
+  });
+
+  test('gives windows of unknown channels a slice of their own, for the thread to report', () => {
+    const plan = planSlices([...Array(20).fill('m'), ...Array(10).fill(undefined)], 2);
+    expect(sizes(plan).sort()).toEqual([10, 20]);
   });
 });

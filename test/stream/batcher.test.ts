@@ -94,6 +94,23 @@ describe('Batcher', () => {
     expect(batcher.counts).toMatchObject({ batches: 3, scored: 5, batchSizeMax: 2, batchSizeSum: 5 });
   });
 
+  it('hands an engine on other threads its next batch before passing on the scores', async () => {
+    for (const offThread of [true, false]) {
+      const engine = new FakeEngine(W, true);
+      engine.offThread = offThread;
+      const { batcher, scored } = makeBatcher(engine, { maxBatch: 2, maxDelayMs: 10 });
+      const sentWhenScored: number[] = [];
+      batcher.scored$.subscribe(() => sentWhenScored.push(engine.batches.length));
+      for (let i = 0; i < 4; i++) batcher.add(dueWindow(channel, i * 40, W));
+      engine.release();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(scored).toHaveLength(1);
+      // Off the event loop, the second batch is already with the engine when the first one's scores go out.
+      expect(sentWhenScored).toEqual([offThread ? 2 : 1]);
+      expect(engine.batches).toHaveLength(2);
+    }
+  });
+
   it('drops the oldest waiting windows beyond maxQueue and counts them', async () => {
     const engine = new FakeEngine(W, true);
     const { batcher, scored } = makeBatcher(engine, { maxBatch: 2, maxDelayMs: 10, maxQueue: 3 });

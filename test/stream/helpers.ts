@@ -16,6 +16,7 @@ export function maxAbs(data: Float32Array, offset: number, window: number): numb
 export class FakeEngine implements Engine {
   readonly name = 'fake';
   readonly backend = 'test';
+  offThread = false;
   readonly batches: WindowBatch[] = [];
   private waiting: Array<() => void> = [];
 

@@ -15,7 +15,7 @@ export interface EngineOptions {
    * With `engine: 'auto'`, a TensorFlow.js-only backend selects TensorFlow.js.
    */
   backend?: string;
-  /** ONNX Runtime intra-op threads; default: its own choice. */
+  /** ONNX Runtime: worker threads, each running single-threaded sessions; default one per core. */
   threads?: number;
   /** TensorFlow.js only; default `stacked`. */
   mode?: TfjsMode;
