@@ -7,8 +7,11 @@ import { simulate } from '../sim/simulate.js';
 
 export interface TrainBenchRow {
   readonly kind: 'train';
-  /** `parallel` (worker threads) or `fit` (plain model.fit, one model after another in this thread). */
-  readonly variant: 'parallel' | 'fit';
+  /**
+   * `fit`: plain TensorFlow.js model.fit, one model after another in this thread; `builtin`: magwatch's
+   * training pass, likewise; `parallel`: what `magwatch train` does, the built-in pass in worker threads.
+   */
+  readonly variant: 'fit' | 'builtin' | 'parallel';
   readonly workers: number;
   readonly channels: number;
   readonly windowsPerChannel: number;
@@ -21,8 +24,8 @@ export interface TrainBenchRow {
 }
 
 /**
- * Trains the same per-channel bundle twice, in worker threads and then with plain `fit` in this thread, on a
- * simulated network of `channels / 3` sensors, and reports the throughput of each.
+ * Trains the same per-channel bundle three ways (see `TrainBenchRow.variant`) on a simulated network of
+ * `channels / 3` sensors, and reports the throughput of each.
  */
 export async function runTrainBench(options: {
   channels: number;
@@ -46,21 +49,23 @@ export async function runTrainBench(options: {
   const dir = await mkdtemp(join(tmpdir(), 'magwatch-bench-train-'));
   try {
     const work = channels.length * options.windowsPerChannel * options.epochs;
-    const run = async (workers: number) => {
+    const run = async (variant: TrainBenchRow['variant'], workers: number) => {
       const started = performance.now();
-      await trainBundle(trimmed, join(dir, `bundle-${workers}`), {
+      await trainBundle(trimmed, join(dir, variant), {
         ...TRAIN_DEFAULTS,
         step: window,
         epochs: options.epochs,
+        trainer: variant === 'fit' ? 'tfjs' : 'builtin',
         workers,
         inputs: ['simulated'],
       });
       return (performance.now() - started) / 1000;
     };
     const workers = trainingWorkers(channels.length, availableParallelism());
-    const parallel = await run(workers);
-    const fit = await run(0);
-    const row = (variant: 'parallel' | 'fit', used: number, seconds: number): TrainBenchRow => ({
+    const parallel = await run('parallel', workers);
+    const builtin = await run('builtin', 0);
+    const fit = await run('fit', 0);
+    const row = (variant: TrainBenchRow['variant'], used: number, seconds: number): TrainBenchRow => ({
       kind: 'train',
       variant,
       workers: used,
@@ -72,6 +77,7 @@ export async function runTrainBench(options: {
       speedup: fit / seconds,
     });
     options.onRow(row('fit', 0, fit));
+    options.onRow(row('builtin', 0, builtin));
     options.onRow(row('parallel', workers, parallel));
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -65,10 +65,14 @@ export function registerBench(program: Command): void {
     )
     .option('--channels <n>', 'channels, and models of the per-channel bundle', integer('--channels', 1), 9)
     .option('--backend <name>', 'TensorFlow.js backend for the stacked engine (default: the fastest here)')
-    .option('--threads <n>', 'ONNX Runtime worker threads, one single-threaded session each (default: one per core)', integer('--threads', 1))
+    .option(
+      '--threads <n>',
+      'ONNX Runtime worker threads, one single-threaded session each (default: one per core)',
+      integer('--threads', 1),
+    )
     .option(
       '--train',
-      'instead: training throughput of a per-channel bundle, worker threads against plain fit',
+      'instead: training throughput of a per-channel bundle: magwatch train, its training pass in one thread, plain model.fit',
     )
     .option('--epochs <n>', 'epochs of the --train run', integer('--epochs', 1), 3)
     .option('--windows <n>', 'training windows per channel of the --train run', integer('--windows', 2), 24)

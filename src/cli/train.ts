@@ -82,6 +82,12 @@ export function registerTrain(program: Command): void {
       'training worker threads (default: one per core, or a few more when that finishes sooner)',
       integer('--workers', 0),
     )
+    .option(
+      '--trainer <which>',
+      "builtin: magwatch's own training pass; tfjs: TensorFlow.js model.fit; auto: tfjs where it runs natively, else builtin",
+      choice('--trainer', ['auto', 'builtin', 'tfjs'] as const),
+      'auto',
+    )
     .option('--no-onnx', 'skip the ONNX copy of the models')
     .action(async (options) => {
       const all = await readInputs(options.input, { from: options.from, to: options.to });
@@ -116,6 +122,7 @@ export function registerTrain(program: Command): void {
             validationSplit: TRAIN_DEFAULTS.validationSplit,
             vote,
             preprocess: options.preprocess,
+            trainer: options.trainer,
             workers: options.workers,
             inputs: options.input,
           },

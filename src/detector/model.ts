@@ -139,3 +139,24 @@ export function extractWeights(model: tf.LayersModel): AutoencoderWeights {
     dense: { kernel: denseKernel!.dataSync() as Float32Array, bias: denseBias!.dataSync() as Float32Array },
   };
 }
+
+/** Writes weights in the layout `extractWeights` gives back into a model of the same shape. */
+export function loadWeights(model: tf.LayersModel, weights: AutoencoderWeights): void {
+  const layers = model.layers;
+  [0, 1, 3, 4].forEach((index, i) => {
+    const { units, inputSize, kernel, recurrentKernel, bias } = weights.lstm[i]!;
+    const tensors = [
+      tf.tensor2d(kernel, [inputSize, 4 * units]),
+      tf.tensor2d(recurrentKernel, [units, 4 * units]),
+      tf.tensor1d(bias),
+    ];
+    layers[index]!.setWeights(tensors);
+    tf.dispose(tensors);
+  });
+  const dense = [
+    tf.tensor2d(weights.dense.kernel, [weights.dense.kernel.length, 1]),
+    tf.tensor1d(weights.dense.bias),
+  ];
+  layers[5]!.setWeights(dense);
+  tf.dispose(dense);
+}

@@ -18,6 +18,8 @@ export interface TrainJobResult {
   readonly valLoss: number[];
   readonly rmse: Float32Array;
   readonly seconds: number;
+  /** `builtin`, or the TensorFlow.js backend `fit` ran on. */
+  readonly trainedWith: string;
 }
 
 /** Trains and saves one model; runs in a worker thread or in-process alike. */
@@ -34,6 +36,7 @@ export async function runTrainJob(
     loss: result.loss,
     valLoss: result.valLoss,
     rmse: result.rmse,
+    trainedWith: result.trainedWith,
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -12,11 +12,11 @@ tf.env().set('PROD', true);
 const ready = useTrainingBackend();
 port.on('message', async (job: TrainJob) => {
   try {
-    const backend = await ready;
+    await ready;
     const result = await runTrainJob(job, (report) =>
       port.postMessage({ type: 'epoch', model: job.model, ...report }),
     );
-    port.postMessage({ type: 'done', backend, result }, [result.rmse.buffer as ArrayBuffer]);
+    port.postMessage({ type: 'done', result }, [result.rmse.buffer as ArrayBuffer]);
   } catch (error) {
     port.postMessage({ type: 'error', model: job.model, message: (error as Error).message });
   }

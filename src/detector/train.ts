@@ -14,7 +14,7 @@ import {
   writeBundleJson,
 } from './bundle.js';
 import { concatFloat32 } from './engine.js';
-import type { EpochReport } from './fit.js';
+import type { EpochReport, Trainer } from './fit.js';
 import {
   applyScaler,
   fitScaler,
@@ -49,6 +49,8 @@ export interface TrainOptions {
    * the manifest, so that offline detection and the live batcher do the same.
    */
   readonly preprocess?: WindowPreprocess;
+  /** The training pass (`fit.ts`); default `auto`: the built-in one unless TensorFlow.js runs natively. */
+  readonly trainer?: Trainer;
   /** Worker threads; 0 trains in this thread. Default: `trainingWorkers` for the models and cores. */
   readonly workers?: number;
   /** Names of the input files, recorded in training.json and error messages. */
@@ -143,6 +145,7 @@ export async function trainBundle(
     batchSize: options.batchSize,
     validationSplit: options.validationSplit,
     seed: options.seed,
+    ...(options.trainer === undefined ? {} : { trainer: options.trainer }),
   };
   const jobs: TrainJob[] = options.shared
     ? [{ model: 'shared', windows: concatFloat32(perChannelWindows), shape, fit, bundleDir: staging }]
@@ -242,7 +245,6 @@ export async function trainBundle(
  * that finishes soonest when the system shares the cores fairly among the workers. One per core leaves cores
  * idle while the last round runs whenever the models do not divide evenly: 9 models on 2 cores train as 5 + 4,
  * at best 1.8 times one core, where 3 workers train 3 rounds of 3 on both cores, at best 2 times.
- * Known shortcoming: 1.54x plain `fit` on 2 cores, short of issue 3's 1.8x: fit's GC already uses the idle core.
  */
 export function trainingWorkers(models: number, cores: number): number {
   const lowest = Math.max(1, Math.min(cores, models));
@@ -267,18 +269,19 @@ async function runJobs(
   const results = new Map<string, TrainJobResult>();
   // Compiled code trains in worker threads; from TypeScript sources (tests) there is no worker file to start.
   const inProcess = workers <= 1 || import.meta.url.endsWith('.ts');
+  let backend = 'unknown';
   if (inProcess) {
-    const backend = await useTrainingBackend();
+    await useTrainingBackend();
     for (const job of jobs) {
       const result = await runTrainJob(job, (report) => hooks.onEpoch?.(job.model, report));
       results.set(job.model, result);
+      backend = result.trainedWith;
       hooks.onModelDone?.(job.model, result.seconds);
     }
     return { results, backend };
   }
 
   const queue = [...jobs];
-  let backend = 'unknown';
   const pool: Worker[] = [];
   const runWorker = () =>
     new Promise<void>((resolve, reject) => {
@@ -292,7 +295,7 @@ async function runJobs(
       worker.on('message', (message) => {
         if (message.type === 'epoch') hooks.onEpoch?.(message.model, message);
         else if (message.type === 'done') {
-          backend = message.backend;
+          backend = message.result.trainedWith;
           results.set(message.result.model, message.result);
           hooks.onModelDone?.(message.result.model, message.result.seconds);
           next();

@@ -41,7 +41,7 @@ describe('the ONNX engine in a worker thread', () => {
     expect(threaded.backend).toBe(inline.backend);
   });
 
-  test('splits one model\'s windows between the threads and reassembles them in batch order', async () => {
+  test("splits one model's windows between the threads and reassembles them in batch order", async () => {
     const channel = Object.keys(bundle.manifest.channels)[3]!;
     const windows = batch(33);
     const one = { channels: windows.channels.map(() => channel), data: windows.data };
@@ -76,13 +76,13 @@ describe('slicing a batch between threads', () => {
     expect(planSlices(Array(40).fill('m'), 1)).toEqual([Array.from({ length: 40 }, (_, i) => i)]);
   });
 
-  test('cuts one model\'s windows into even, contiguous slices', () => {
+  test("cuts one model's windows into even, contiguous slices", () => {
     const plan = planSlices(Array(301).fill('shared'), 2);
     expect(sizes(plan)).toEqual([151, 150]);
     expect(plan.flat()).toEqual(Array.from({ length: 301 }, (_, i) => i));
   });
 
-  test('keeps each model\'s windows on one thread and balances the threads', () => {
+  test("keeps each model's windows on one thread and balances the threads", () => {
     const models = Array.from({ length: 90 }, (_, w) => `m${w % 9}`);
     const plan = planSlices(models, 2);
     expect(sizes(plan).sort()).toEqual([40, 50]);

@@ -140,7 +140,9 @@ export async function createOnnxThreadEngine(
   try {
     if (first.backend === 'cpu') {
       const rest = await Promise.allSettled(
-        Array.from({ length: wanted - 1 }, () => startScorer(bundle, { ...options, threads: 1, provider: 'cpu' })),
+        Array.from({ length: wanted - 1 }, () =>
+          startScorer(bundle, { ...options, threads: 1, provider: 'cpu' }),
+        ),
       );
       for (const started of rest) if (started.status === 'fulfilled') scorers.push(started.value);
       const failed = rest.find((started) => started.status === 'rejected');
@@ -166,12 +168,14 @@ export async function createOnnxThreadEngine(
     await Promise.all(
       plan.map(async (slice, s) => {
         const input = new Float32Array(slice.length * window);
-        for (const [i, w] of slice.entries()) input.set(batch.data.subarray(w * window, (w + 1) * window), i * window);
+        for (const [i, w] of slice.entries())
+          input.set(batch.data.subarray(w * window, (w + 1) * window), i * window);
         const output = await scorers[s]!.reconstruct(
           slice.map((w) => batch.channels[w]!),
           input,
         );
-        for (const [i, w] of slice.entries()) out.set(output.subarray(i * window, (i + 1) * window), w * window);
+        for (const [i, w] of slice.entries())
+          out.set(output.subarray(i * window, (i + 1) * window), w * window);
       }),
     );
     return out;
