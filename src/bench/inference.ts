@@ -117,7 +117,7 @@ export interface InferenceBenchOptions {
   readonly latent?: number;
   /** TensorFlow.js backend for the stacked engine; default: the fastest that works here. */
   readonly tfjsBackend?: string;
-  /** ONNX Runtime worker threads (single-threaded sessions each); default one per core. */
+  /** Worker threads of both engines (ONNX Runtime: single-threaded sessions each); default one per core. */
   readonly threads?: number;
 }
 
@@ -151,7 +151,9 @@ export async function runInferenceBench(
       const reference = await createTfjsEngine(bundle, { backend: 'wasm', mode: 'layers' });
       const contenders = [
         ...(options.engines.includes('onnx') ? [await startOnnx(bundle, options.threads)] : []),
-        ...(options.engines.includes('tfjs') ? [await startTfjs(bundle, options.tfjsBackend)] : []),
+        ...(options.engines.includes('tfjs')
+          ? [await startTfjs(bundle, options.tfjsBackend, options.threads)]
+          : []),
       ];
       for (const contender of contenders) if ('skip' in contender) note(`${mode}: ${contender.skip}`);
       const running = contenders.filter((c): c is { engine: Engine; variant: string } => 'engine' in c);
@@ -188,8 +190,13 @@ export async function runInferenceBench(
   }
 }
 
-async function startTfjs(bundle: Bundle, backend: string | undefined): Promise<Contender> {
-  const engine = await createTfjsEngine(bundle, { backend, mode: 'stacked' });
+/** The stacked engine as `run` and `detect` start it: in worker threads, one per core. */
+async function startTfjs(
+  bundle: Bundle,
+  backend: string | undefined,
+  threads: number | undefined,
+): Promise<Contender> {
+  const engine = await defaultEngineFactories.tfjs(bundle, { backend, mode: 'stacked', threads });
   return { engine, variant: 'stacked' };
 }
 

@@ -2,6 +2,7 @@ import { access } from 'node:fs/promises';
 import { MagwatchError } from '../../errors.js';
 import { type Bundle, onnxPath } from '../bundle.js';
 import type { Engine } from '../engine.js';
+import { createEnginePool } from './pool.js';
 import { createTfjsEngine, type TfjsEngine, type TfjsEngineOptions, type TfjsMode } from './tfjs.js';
 
 export type EngineChoice = 'auto' | 'onnx' | 'tfjs';
@@ -15,7 +16,7 @@ export interface EngineOptions {
    * With `engine: 'auto'`, a TensorFlow.js-only backend selects TensorFlow.js.
    */
   backend?: string;
-  /** ONNX Runtime: worker threads, each running single-threaded sessions; default one per core. */
+  /** Worker threads sharing each batch (ONNX Runtime: single-threaded sessions each); default one per core. */
   threads?: number;
   /** TensorFlow.js only; default `stacked`. */
   mode?: TfjsMode;
@@ -27,19 +28,21 @@ export type EngineLog = (info: object, msg: string) => void;
 /** How each engine is constructed; replaceable so that the selection can be checked on its own. */
 export interface EngineFactories {
   onnx(bundle: Bundle, options: { threads?: number; provider?: OnnxProvider }): Promise<Engine>;
-  tfjs(bundle: Bundle, options: TfjsEngineOptions): Promise<Engine>;
+  tfjs(bundle: Bundle, options: TfjsEngineOptions & { threads?: number }): Promise<Engine>;
 }
 
-// A variable, not a literal: the ONNX engine pulls in onnxruntime-node's native binding, so it is loaded
-// only when chosen, and a build without it falls back to TensorFlow.js instead of failing to start.
-const ONNX_ENGINE_MODULE = './onnx-thread.js';
-
+/**
+ * Both engines run in a pool of worker threads (`pool.ts`), which loads onnxruntime-node's native binding
+ * only when the ONNX engine is chosen, so a build without it falls back to TensorFlow.js. TensorFlow.js's
+ * `layers` mode (the reference `model.predict`) and a replaced backend loader stay on this thread.
+ */
 export const defaultEngineFactories: EngineFactories = {
-  async onnx(bundle, options) {
-    const module = (await import(ONNX_ENGINE_MODULE)) as { createOnnxThreadEngine: EngineFactories['onnx'] };
-    return module.createOnnxThreadEngine(bundle, options);
-  },
-  tfjs: createTfjsEngine,
+  onnx: (bundle, { threads, provider }) =>
+    createEnginePool(bundle, { kind: 'onnx', options: provider ? { provider } : {} }, threads),
+  tfjs: (bundle, { threads, ...options }) =>
+    options.mode === 'layers' || options.loader
+      ? createTfjsEngine(bundle, options)
+      : createEnginePool(bundle, { kind: 'tfjs', options }, threads),
 };
 
 const ONNX_PROVIDERS: readonly string[] = ['cpu', 'cuda', 'auto'];
@@ -69,7 +72,7 @@ export async function createEngine(
   factories: EngineFactories = defaultEngineFactories,
 ): Promise<Engine> {
   const choice = options.engine ?? 'auto';
-  const tfjsOptions: TfjsEngineOptions = { backend: options.backend, mode: options.mode };
+  const tfjsOptions = { backend: options.backend, mode: options.mode, threads: options.threads };
   const chosen = (engine: Engine, reason: string, extra: object = {}) => {
     log(
       { engine: engine.name, backend: engine.backend, reason, ...extra, ...engineDetail(engine) },

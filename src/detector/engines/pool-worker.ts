@@ -1,20 +1,23 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isMagwatchError } from '../../errors.js';
 import { loadBundle } from '../bundle.js';
-import { createOnnxEngine, type OnnxEngineOptions } from './onnx.js';
+import type { Engine } from '../engine.js';
+import { inline, type PooledEngine } from './pool.js';
 
 /**
- * Worker-thread entry of the off-thread ONNX engine: opens the bundle's sessions here, then reconstructs each
- * batch it is sent. onnxruntime-node runs a session on the calling thread, so running it here keeps the live
- * path's event loop (ingest, timers, HTTP) free while a batch is scored.
+ * Worker-thread entry of an engine pool: opens the bundle's engine here, then reconstructs each batch slice
+ * it is sent. ONNX Runtime and TensorFlow.js's wasm backend compute on the calling thread, so running them
+ * here keeps the live path's event loop (ingest, timers, HTTP) free and lets the slices use several cores.
  */
 const port = parentPort;
-if (!port) throw new Error('onnx-worker must run in a worker thread');
-const { bundleDir, options } = workerData as { bundleDir: string; options: OnnxEngineOptions };
+if (!port) throw new Error('pool-worker must run in a worker thread');
+const { bundleDir, engine: kind } = workerData as { bundleDir: string; engine: PooledEngine };
 
 try {
-  const engine = await createOnnxEngine(await loadBundle(bundleDir), options);
-  port.postMessage({ type: 'ready', backend: engine.backend, fallback: engine.fallback });
+  const engine = await inline(await loadBundle(bundleDir), kind);
+  const { mode, tried } = engine as Engine & { mode?: string; tried?: unknown };
+  const fallback = 'fallback' in engine ? engine.fallback : undefined;
+  port.postMessage({ type: 'ready', backend: engine.backend, fallback, mode, tried });
   port.on('message', async (message: { id: number; channels: string[]; data: Float32Array } | 'dispose') => {
     if (message === 'dispose') {
       await engine.dispose();

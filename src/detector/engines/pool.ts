@@ -1,15 +1,24 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MagwatchError } from '../../errors.js';
+import type { BackendAttempt } from '../backend.js';
 import type { Bundle } from '../bundle.js';
-import { type WindowBatch, windowRmse } from '../engine.js';
-import { createOnnxEngine, type OnnxEngine, type OnnxEngineOptions } from './onnx.js';
+import { type Engine, type WindowBatch, windowRmse } from '../engine.js';
+import type { OnnxEngineOptions } from './onnx.js';
+import type { TfjsEngineOptions, TfjsMode } from './tfjs.js';
+
+/** What a pool can run: ONNX Runtime sessions, or TensorFlow.js's stacked passes. */
+export type PooledEngine =
+  | { readonly kind: 'onnx'; readonly options: OnnxEngineOptions }
+  | { readonly kind: 'tfjs'; readonly options: Omit<TfjsEngineOptions, 'loader'> };
 
 interface Reply {
   type: 'ready' | 'result' | 'failed' | 'disposed';
   id?: number;
-  backend?: 'cpu' | 'cuda';
+  backend?: string;
   fallback?: string;
+  mode?: TfjsMode;
+  tried?: BackendAttempt[];
   reconstruction?: Float32Array;
   code?: string;
   message?: string;
@@ -19,22 +28,24 @@ const failure = (reply: Reply) =>
   reply.code ? new MagwatchError(reply.code, reply.message ?? '') : new Error(reply.message);
 
 /**
- * A slice smaller than this goes to one thread whole: below it, a message round trip costs more than the
- * second core saves (one window takes about 0.3 ms).
+ * The fewest windows worth a thread of their own. ONNX Runtime scores a window in about 0.3 ms, so beyond a
+ * message round trip every window split off gains. A TensorFlow.js pass costs about 18 ms of operation
+ * dispatch however few its windows, and merges few-window models into one pass (`stacked.ts`), so a split
+ * pays only for large batches (per-channel bundle of 9 models, wasm, two threads: 32 windows 85 ms split
+ * against 66 ms whole; 256 windows 132 ms against 212 ms).
  */
-const MIN_SLICE = 8;
+export const MIN_SLICE = { onnx: 8, tfjs: 64 } as const;
 
-/** One worker thread holding single-threaded sessions of every model of the bundle. */
+/** One worker thread holding an engine for every model of the bundle. */
 interface Scorer {
-  readonly backend: 'cpu' | 'cuda';
-  readonly fallback?: string;
+  readonly ready: Reply;
   reconstruct(channels: readonly string[], data: Float32Array): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
-async function startScorer(bundle: Bundle, options: OnnxEngineOptions): Promise<Scorer> {
-  const worker = new Worker(new URL('./onnx-worker.js', import.meta.url), {
-    workerData: { bundleDir: bundle.dir, options },
+async function startScorer(bundle: Bundle, engine: PooledEngine): Promise<Scorer> {
+  const worker = new Worker(new URL('./pool-worker.js', import.meta.url), {
+    workerData: { bundleDir: bundle.dir, engine },
   });
   const pending = new Map<number, { resolve(value: Float32Array): void; reject(error: Error): void }>();
   let next = 0;
@@ -66,8 +77,7 @@ async function startScorer(bundle: Bundle, options: OnnxEngineOptions): Promise<
   });
 
   return {
-    backend: ready.backend!,
-    ...(ready.fallback === undefined ? {} : { fallback: ready.fallback }),
+    ready,
     reconstruct(channels, data) {
       if (dead) return Promise.reject(dead);
       const id = next++;
@@ -94,9 +104,13 @@ async function startScorer(bundle: Bundle, options: OnnxEngineOptions): Promise<
  * together where the bundle has several (each slice then runs few sessions); one model's windows are cut
  * evenly.
  */
-export function planSlices(models: readonly (string | undefined)[], parts: number): number[][] {
+export function planSlices(
+  models: readonly (string | undefined)[],
+  parts: number,
+  minSlice: number = MIN_SLICE.onnx,
+): number[][] {
   const count = models.length;
-  const slices = Math.max(1, Math.min(parts, Math.floor(count / MIN_SLICE)));
+  const slices = Math.max(1, Math.min(parts, Math.floor(count / minSlice)));
   if (slices === 1) return [Array.from({ length: count }, (_, w) => w)];
   const groups = new Map<string | undefined, number[]>();
   for (const [w, model] of models.entries()) {
@@ -119,30 +133,36 @@ export function planSlices(models: readonly (string | undefined)[], parts: numbe
   return plan.filter((slice) => slice.length > 0);
 }
 
-/**
- * The ONNX engine off the event loop: `threads` worker threads (default: one per core), each with
- * single-threaded sessions, and every batch split between them. Measured against one session with two
- * intra-op threads (300 windows, shared model, two cores), two single-threaded workers score a batch that
- * comes after an idle spell (a live feed's round) in 18 ms rather than 31 ms, and back to back in 14 ms
- * rather than 16 ms: the threads never wait for each other inside a run. On CUDA one worker holds the
- * sessions. From TypeScript sources (tests) there is no compiled worker file, and the sessions run on the
- * calling thread instead.
- */
-export async function createOnnxThreadEngine(
-  bundle: Bundle,
-  options: OnnxEngineOptions = {},
-): Promise<OnnxEngine> {
-  if (import.meta.url.endsWith('.ts')) return createOnnxEngine(bundle, options);
+/** Backends whose engine computes on the calling thread, so that more threads mean more cores at work. */
+const CPU_BACKENDS = new Set(['cpu', 'wasm']);
 
-  const wanted = Math.max(1, options.threads ?? availableParallelism());
-  const first = await startScorer(bundle, { ...options, threads: 1 });
+/**
+ * An engine off the event loop: `threads` worker threads (default: one per core), each with its own copy of
+ * the engine, and every batch split between them. ONNX Runtime runs single-threaded sessions there:
+ * measured against one session with two intra-op threads (300 windows, shared model, two cores), two
+ * single-threaded workers score a batch that comes after an idle spell (a live feed's round) in 18 ms rather
+ * than 31 ms, and back to back in 14 ms rather than 16 ms, because the threads never wait for each other
+ * inside a run. On CUDA or TensorFlow.js's native backend one worker holds the engine. From TypeScript
+ * sources (tests) there is no compiled worker file, and the engine runs on the calling thread instead.
+ */
+export async function createEnginePool(
+  bundle: Bundle,
+  engine: PooledEngine,
+  threads?: number,
+): Promise<Engine> {
+  if (import.meta.url.endsWith('.ts')) return inline(bundle, engine);
+
+  const wanted = Math.max(1, threads ?? availableParallelism());
+  const single = (provider?: 'cpu'): PooledEngine =>
+    engine.kind === 'onnx'
+      ? { kind: 'onnx', options: { ...engine.options, threads: 1, ...(provider ? { provider } : {}) } }
+      : engine;
+  const first = await startScorer(bundle, single());
   const scorers = [first];
   try {
-    if (first.backend === 'cpu') {
+    if (CPU_BACKENDS.has(first.ready.backend!)) {
       const rest = await Promise.allSettled(
-        Array.from({ length: wanted - 1 }, () =>
-          startScorer(bundle, { ...options, threads: 1, provider: 'cpu' }),
-        ),
+        Array.from({ length: wanted - 1 }, () => startScorer(bundle, single('cpu'))),
       );
       for (const started of rest) if (started.status === 'fulfilled') scorers.push(started.value);
       const failed = rest.find((started) => started.status === 'rejected');
@@ -162,7 +182,7 @@ export async function createOnnxThreadEngine(
       );
     }
     const models = batch.channels.map((channel) => bundle.manifest.channels[channel]?.model);
-    const plan = planSlices(models, scorers.length);
+    const plan = planSlices(models, scorers.length, MIN_SLICE[engine.kind]);
     if (plan.length === 1) return scorers[0]!.reconstruct(batch.channels, batch.data.slice());
     const out = new Float32Array(count * window);
     await Promise.all(
@@ -181,11 +201,13 @@ export async function createOnnxThreadEngine(
     return out;
   };
 
+  const { backend, fallback, mode, tried } = first.ready;
   return {
-    name: 'onnx',
-    backend: first.backend,
+    name: engine.kind,
+    backend: backend!,
     offThread: true,
-    ...(first.fallback === undefined ? {} : { fallback: first.fallback }),
+    ...(fallback === undefined ? {} : { fallback }),
+    ...(engine.kind === 'tfjs' ? { mode, tried } : {}),
     reconstruct,
     async score(batch) {
       return windowRmse(batch.data, await reconstruct(batch), window);
@@ -193,5 +215,15 @@ export async function createOnnxThreadEngine(
     async dispose() {
       await Promise.all(scorers.map((scorer) => scorer.dispose()));
     },
-  };
+  } as Engine;
+}
+
+/** The engine on this thread; imported on demand, so that a pool of one kind never loads the other's packages. */
+export async function inline(bundle: Bundle, engine: PooledEngine): Promise<Engine> {
+  if (engine.kind === 'onnx') {
+    const { createOnnxEngine } = await import('./onnx.js');
+    return createOnnxEngine(bundle, engine.options);
+  }
+  const { createTfjsEngine } = await import('./tfjs.js');
+  return createTfjsEngine(bundle, engine.options);
 }

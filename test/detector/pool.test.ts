@@ -3,29 +3,41 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Bundle, loadBundle } from '../../src/detector/bundle.js';
 import type { Engine } from '../../src/detector/engine.js';
 import { createOnnxEngine } from '../../src/detector/engines/onnx.js';
-import { planSlices } from '../../src/detector/engines/onnx-thread.js';
+import { type PooledEngine, planSlices } from '../../src/detector/engines/pool.js';
+import { createTfjsEngine } from '../../src/detector/engines/tfjs.js';
 
 // The worker needs compiled JavaScript: the test command builds dist/ first.
-const THREAD_MODULE = '../../dist/detector/engines/onnx-thread.js';
+const POOL_MODULE = '../../dist/detector/engines/pool.js';
 const EXAMPLE = fileURLToPath(new URL('../../examples/model', import.meta.url));
 
 let bundle: Bundle;
 let threaded: Engine;
 let inline: Engine;
+let pooledTfjs: Engine;
+let inlineTfjs: Engine;
 
 beforeAll(async () => {
   bundle = await loadBundle(EXAMPLE);
-  const { createOnnxThreadEngine } = (await import(THREAD_MODULE)) as {
-    createOnnxThreadEngine: (bundle: Bundle, options?: { threads?: number }) => Promise<Engine>;
+  const { createEnginePool } = (await import(POOL_MODULE)) as {
+    createEnginePool: (bundle: Bundle, engine: PooledEngine, threads?: number) => Promise<Engine>;
   };
   // Two threads even on a one-core machine, so that batches are always split.
-  threaded = await createOnnxThreadEngine(bundle, { threads: 2 });
+  threaded = await createEnginePool(bundle, { kind: 'onnx', options: {} }, 2);
   inline = await createOnnxEngine(bundle);
+  pooledTfjs = await createEnginePool(bundle, { kind: 'tfjs', options: { backend: 'wasm' } }, 2);
+  inlineTfjs = await createTfjsEngine(bundle, { backend: 'wasm' });
 });
 afterAll(async () => {
   await threaded?.dispose();
   await inline?.dispose();
+  await pooledTfjs?.dispose();
+  await inlineTfjs?.dispose();
 });
+
+function maxDifference(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  return a.reduce((max, value, i) => Math.max(max, Math.abs(value - b[i]!)), 0);
+}
 
 function batch(count: number) {
   const channels = Object.keys(bundle.manifest.channels);
@@ -34,7 +46,7 @@ function batch(count: number) {
   return { channels: Array.from({ length: count }, (_, w) => channels[w % channels.length]!), data };
 }
 
-describe('the ONNX engine in a worker thread', () => {
+describe('the ONNX engine in a pool of worker threads', () => {
   test('scores exactly as the sessions on the calling thread', async () => {
     const windows = batch(40);
     expect(await threaded.score(windows)).toEqual(await inline.score(windows));
@@ -68,12 +80,31 @@ describe('the ONNX engine in a worker thread', () => {
   });
 });
 
+describe('the TensorFlow.js engine in a pool of worker threads', () => {
+  test('reconstructs as the stacked engine on the calling thread, with its mode and backend', async () => {
+    // Enough windows to be split between the two threads.
+    const windows = batch(160);
+    expect(
+      maxDifference(await pooledTfjs.reconstruct(windows), await inlineTfjs.reconstruct(windows)),
+    ).toBeLessThan(1e-5);
+    expect(pooledTfjs).toMatchObject({
+      name: 'tfjs',
+      backend: inlineTfjs.backend,
+      mode: 'stacked',
+      offThread: true,
+    });
+  });
+});
+
 describe('slicing a batch between threads', () => {
   const sizes = (plan: number[][]) => plan.map((slice) => slice.length);
 
   test('keeps a small batch whole', () => {
     expect(planSlices(['m', 'm', 'm'], 2)).toEqual([[0, 1, 2]]);
     expect(planSlices(Array(40).fill('m'), 1)).toEqual([Array.from({ length: 40 }, (_, i) => i)]);
+    // TensorFlow.js splits only batches of at least two slices of 64.
+    expect(planSlices(Array(100).fill('m'), 2, 64)).toHaveLength(1);
+    expect(planSlices(Array(128).fill('m'), 2, 64)).toHaveLength(2);
   });
 
   test("cuts one model's windows into even, contiguous slices", () => {
