@@ -57,7 +57,7 @@ export interface BatcherCounts {
  * Gathers due windows of all channels into inference batches: a batch leaves at `maxBatch` windows or
  * `maxDelayMs` after its oldest window arrived, whichever comes first. One batch is in flight at a time, so while
  * the engine works the queue fills, and the next batch is bigger: throughput follows load.
- * Known shortcoming: 100 sensors sending whole windows at one instant (burst) wait 35 ms p50, 68 ms p99 on 2 cores.
+ * Known shortcoming: 100 sensors sending whole windows at one instant (burst) wait 35 ms p50, 67 ms p99 on 2 cores.
  */
 export class Batcher {
   readonly counts: BatcherCounts = {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test } from 'vitest';
 import { AutoencoderTrainer, gemmNT } from '../../src/detector/backprop.js';
-import { fitAutoencoder } from '../../src/detector/fit.js';
+import { fitAutoencoder, resolveTrainer } from '../../src/detector/fit.js';
 import { buildAutoencoder, extractWeights } from '../../src/detector/model.js';
 
 function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -90,6 +90,14 @@ describe('training with the built-in pass', () => {
     expect(maxDifference(a.lstm[3].kernel, start.lstm[3].kernel)).toBeGreaterThan(1e-3);
     ours.model.dispose();
     theirs.model.dispose();
+  });
+
+  test('auto takes fit only where TensorFlow.js runs natively', () => {
+    expect(resolveTrainer('auto', 'tensorflow')).toBe('tfjs');
+    expect(resolveTrainer(undefined, 'wasm')).toBe('builtin');
+    expect(resolveTrainer('auto', 'cpu')).toBe('builtin');
+    expect(resolveTrainer('tfjs', 'wasm')).toBe('tfjs');
+    expect(resolveTrainer('builtin', 'tensorflow')).toBe('builtin');
   });
 
   test('is deterministic for a seed', async () => {

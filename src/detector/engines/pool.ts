@@ -39,6 +39,8 @@ export const MIN_SLICE = { onnx: 8, tfjs: 64 } as const;
 /** One worker thread holding an engine for every model of the bundle. */
 interface Scorer {
   readonly ready: Reply;
+  /** False once the thread has died (its error rejected what it held); the pool then works without it. */
+  readonly alive: boolean;
   reconstruct(channels: readonly string[], data: Float32Array): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
@@ -78,6 +80,9 @@ async function startScorer(bundle: Bundle, engine: PooledEngine): Promise<Scorer
 
   return {
     ready,
+    get alive() {
+      return dead === undefined;
+    },
     reconstruct(channels, data) {
       if (dead) return Promise.reject(dead);
       const id = next++;
@@ -181,16 +186,19 @@ export async function createEnginePool(
         `window batch of ${count} channels needs ${count * window} values (W=${window}), got ${batch.data.length}`,
       );
     }
+    const live = scorers.filter((scorer) => scorer.alive);
+    // With every thread dead the first one's error is the answer, batch after batch.
+    if (live.length === 0) live.push(scorers[0]!);
     const models = batch.channels.map((channel) => bundle.manifest.channels[channel]?.model);
-    const plan = planSlices(models, scorers.length, MIN_SLICE[engine.kind]);
-    if (plan.length === 1) return scorers[0]!.reconstruct(batch.channels, batch.data.slice());
+    const plan = planSlices(models, live.length, MIN_SLICE[engine.kind]);
+    if (plan.length === 1) return live[0]!.reconstruct(batch.channels, batch.data.slice());
     const out = new Float32Array(count * window);
     await Promise.all(
       plan.map(async (slice, s) => {
         const input = new Float32Array(slice.length * window);
         for (const [i, w] of slice.entries())
           input.set(batch.data.subarray(w * window, (w + 1) * window), i * window);
-        const output = await scorers[s]!.reconstruct(
+        const output = await live[s]!.reconstruct(
           slice.map((w) => batch.channels[w]!),
           input,
         );
