@@ -5,8 +5,8 @@ import type { AutoencoderWeights, LstmWeights } from './model.js';
  * time and Adam, the same arithmetic as TensorFlow.js's `model.fit` (Keras LSTM gates i, f, c, o; sigmoid and
  * tanh; MSE; Adam as `tf.train.adam`). `fit` dispatches about ten thousand small tensor operations per batch
  * and spends most of its time between them (1.5 GFLOP/s on wasm); here every product is one loop over
- * whole matrices (about 4 GFLOP/s on one core) and nothing is allocated per batch, so two threads do not
- * share a garbage collector either.
+ * whole matrices (about 4 GFLOP/s on one core) and the buffers are allocated once, so the garbage collector
+ * has next to nothing to do (with `fit` it kept a second core busy).
  */
 
 /**
@@ -131,6 +131,8 @@ class Layer {
   readonly h: Float32Array;
   /** Pre-activations, then their gradients, `[t][b][4u]`. */
   readonly z: Float32Array;
+  /** The cell state's gradient flowing back from the next step, `[b][u]`. */
+  private readonly dc: Float32Array;
 
   constructor(weights: LstmWeights, window: number, batch: number) {
     this.units = weights.units;
@@ -145,6 +147,7 @@ class Layer {
     this.z = new Float32Array(window * batch * 4 * u);
     this.c = new Float32Array(window * batch * u);
     this.h = new Float32Array(window * batch * u);
+    this.dc = new Float32Array(batch * u);
     this.refresh();
   }
 
@@ -219,7 +222,7 @@ class Layer {
     const g4 = 4 * u;
     const n = this.inputSize;
     const { gates, c, h, z: dz } = this;
-    const dc = new Float32Array(batch * u);
+    const dc = this.dc.fill(0, 0, batch * u);
     for (let t = steps - 1; t >= 0; t--) {
       const zo = t * batch * g4;
       for (let b = 0; b < batch; b++) {
