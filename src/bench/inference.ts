@@ -117,7 +117,7 @@ export interface InferenceBenchOptions {
   readonly latent?: number;
   /** TensorFlow.js backend for the stacked engine; default: the fastest that works here. */
   readonly tfjsBackend?: string;
-  /** Worker threads of both engines (ONNX Runtime: single-threaded sessions each); default one per core. */
+  /** Worker threads of both engines (ONNX Runtime: single-threaded sessions each); default one per core, at most 4. */
   readonly threads?: number;
 }
 
@@ -190,7 +190,7 @@ export async function runInferenceBench(
   }
 }
 
-/** The stacked engine as `run` and `detect` start it: in worker threads, one per core. */
+/** The stacked engine as `run` and `detect` start it: in worker threads, one per core (at most 4). */
 async function startTfjs(
   bundle: Bundle,
   backend: string | undefined,

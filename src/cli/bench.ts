@@ -67,7 +67,7 @@ export function registerBench(program: Command): void {
     .option('--backend <name>', 'TensorFlow.js backend for the stacked engine (default: the fastest here)')
     .option(
       '--threads <n>',
-      'worker threads sharing each batch, for both engines (default: one per core)',
+      'worker threads sharing each batch, for both engines (default: one per core, at most 4)',
       integer('--threads', 1),
     )
     .option(

@@ -69,7 +69,7 @@ const modelSchema = z.strictObject({
   engine: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
   /** TensorFlow.js backend to try first (`tensorflow`, `wasm`, `cpu`); unset: the fastest available. */
   backend: optionalString,
-  /** Inference worker threads, each batch split between them (both engines); unset: one per core. */
+  /** Inference worker threads, each batch split between them (both engines); unset: one per core, at most 4. */
   threads: positiveInt.optional(),
 });
 

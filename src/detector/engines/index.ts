@@ -16,7 +16,7 @@ export interface EngineOptions {
    * With `engine: 'auto'`, a TensorFlow.js-only backend selects TensorFlow.js.
    */
   backend?: string;
-  /** Worker threads sharing each batch (ONNX Runtime: single-threaded sessions each); default one per core. */
+  /** Worker threads sharing each batch (ONNX Runtime: single-threaded sessions each); default one per core, at most 4. */
   threads?: number;
   /** TensorFlow.js only; default `stacked`. */
   mode?: TfjsMode;

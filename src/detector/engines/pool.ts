@@ -138,11 +138,19 @@ export function planSlices(
   return plan.filter((slice) => slice.length > 0);
 }
 
+/**
+ * Default threads at most. Each thread holds its own V8 isolate and copy of the engine (about 45 MB with
+ * ONNX Runtime), and two already score about 20,000 windows/s on this project's development machine, far
+ * beyond what a few hundred channels make due; `model.threads` sets more.
+ */
+export const DEFAULT_MAX_THREADS = 4;
+
 /** Backends whose engine computes on the calling thread, so that more threads mean more cores at work. */
 const CPU_BACKENDS = new Set(['cpu', 'wasm']);
 
 /**
- * An engine off the event loop: `threads` worker threads (default: one per core), each with its own copy of
+ * An engine off the event loop: `threads` worker threads (default: one per core, at most
+ * `DEFAULT_MAX_THREADS`), each with its own copy of
  * the engine, and every batch split between them. ONNX Runtime runs single-threaded sessions there:
  * measured against one session with two intra-op threads (300 windows, shared model, two cores), two
  * single-threaded workers score a batch that comes after an idle spell (a live feed's round) in 18 ms rather
@@ -157,7 +165,7 @@ export async function createEnginePool(
 ): Promise<Engine> {
   if (import.meta.url.endsWith('.ts')) return inline(bundle, engine);
 
-  const wanted = Math.max(1, threads ?? availableParallelism());
+  const wanted = Math.max(1, threads ?? Math.min(availableParallelism(), DEFAULT_MAX_THREADS));
   const single = (provider?: 'cpu'): PooledEngine =>
     engine.kind === 'onnx'
       ? { kind: 'onnx', options: { ...engine.options, threads: 1, ...(provider ? { provider } : {}) } }
