@@ -19,6 +19,8 @@ export interface Engine {
    * can send the next batch before it handles this one's scores.
    */
   readonly offThread?: boolean;
+  /** Worker threads that score for it, when it runs off the event loop; in the start-up log. */
+  readonly threads?: number;
   /** RMSE between every window and its reconstruction, in batch order. */
   score(batch: WindowBatch): Promise<Float32Array>;
   /** Reconstructions, same layout as `batch.data`. */

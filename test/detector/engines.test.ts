@@ -59,6 +59,7 @@ function factories(onnx: 'starts' | 'fails') {
       const engine: Engine = {
         name: 'onnx',
         backend: 'cpu',
+        threads: 2,
         score: async () => new Float32Array(0),
         reconstruct: async () => new Float32Array(0),
         dispose: async () => {},
@@ -99,7 +100,12 @@ describe('createEngine', () => {
     expect(f.onnxCalls).toEqual([{ threads: 2, provider: 'cpu' }]);
     expect(f.made).toHaveLength(0);
     expect(lines.map((l) => l.info)).toEqual([
-      { engine: 'onnx', backend: 'cpu', reason: 'bundle has .onnx models and onnxruntime-node loads' },
+      {
+        engine: 'onnx',
+        backend: 'cpu',
+        reason: 'bundle has .onnx models and onnxruntime-node loads',
+        threads: 2,
+      },
     ]);
   });
 

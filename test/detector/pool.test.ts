@@ -58,7 +58,7 @@ describe('the ONNX engine in a pool of worker threads', () => {
     const windows = batch(33);
     const one = { channels: windows.channels.map(() => channel), data: windows.data };
     expect(await threaded.reconstruct(one)).toEqual(await inline.reconstruct(one));
-    expect(threaded.offThread).toBe(true);
+    expect(threaded).toMatchObject({ offThread: true, threads: 2 });
   });
 
   test('leaves the event loop free while a large batch is scored', async () => {

@@ -129,12 +129,16 @@ export async function createEngine(
   return chosen(engine, `${reason}; fell back to tfjs`, onnxError ? { onnxError } : {});
 }
 
-/** What else an engine knows about its choice: TensorFlow.js's mode and failed backends, ONNX Runtime's CUDA fallback. */
+/**
+ * What else an engine knows about its choice: its worker threads, TensorFlow.js's mode and failed backends,
+ * ONNX Runtime's CUDA fallback.
+ */
 function engineDetail(engine: Engine): object {
+  const threads = engine.threads === undefined ? {} : { threads: engine.threads };
   if ('fallback' in engine && typeof engine.fallback === 'string')
-    return { providerFallback: engine.fallback };
-  if (engine.name !== 'tfjs' || !('tried' in engine)) return {};
+    return { ...threads, providerFallback: engine.fallback };
+  if (engine.name !== 'tfjs' || !('tried' in engine)) return threads;
   const { mode, tried } = engine as TfjsEngine;
   const failed = tried.filter((t) => t.error).map((t) => `${t.module ?? t.backend}: ${t.error}`);
-  return failed.length > 0 ? { mode, backendsFailed: failed } : { mode };
+  return failed.length > 0 ? { ...threads, mode, backendsFailed: failed } : { ...threads, mode };
 }

@@ -222,6 +222,7 @@ export async function createEnginePool(
     name: engine.kind,
     backend: backend!,
     offThread: true,
+    threads: scorers.length,
     ...(fallback === undefined ? {} : { fallback }),
     ...(engine.kind === 'tfjs' ? { mode, tried } : {}),
     reconstruct,
