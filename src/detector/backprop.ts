@@ -303,7 +303,7 @@ export class AutoencoderTrainer {
   private readonly window: number;
   private readonly latent: number;
   private readonly maxBatch: number;
-  /** The batch, time-major `[t][b]`; the reconstruction, and then the loss gradient, alike. */
+  /** The batch and its reconstruction, time-major `[t][b]`. */
   private readonly x: Float32Array;
   private readonly y: Float32Array;
   private readonly dOuter: Float32Array;
@@ -361,9 +361,8 @@ export class AutoencoderTrainer {
     const W = this.window;
     l1.forward(this.x, W, batch, false);
     l2.forward(l1.h, W, batch, false);
-    // The latent vector is the encoder's last output; the decoder sees it at every step.
-    const latent = l2.h.subarray((W - 1) * batch * this.latent, W * batch * this.latent);
-    l3.forward(latent, W, batch, true);
+    // The decoder sees the latent vector at every step.
+    l3.forward(this.latentOf(batch), W, batch, true);
     l4.forward(l3.h, W, batch, false);
     const outer = l4.units;
     const kernel = this.denseKernel.value;
@@ -377,6 +376,12 @@ export class AutoencoderTrainer {
       squared += error * error;
     }
     return squared;
+  }
+
+  /** The latent vectors `[b][latent]`: the encoder's last output. */
+  private latentOf(batch: number): Float32Array {
+    const size = batch * this.latent;
+    return this.layers[1].h.subarray((this.window - 1) * size, this.window * size);
   }
 
   /** Mean squared error of windows `indices`, without training. */
@@ -414,10 +419,9 @@ export class AutoencoderTrainer {
     }
     this.denseBias.grad[0] = dBias;
 
-    const latent = l2.h.subarray((W - 1) * batch * this.latent, W * batch * this.latent);
     const dh3 = this.dInner;
     l4.backward(l3.h, dh4, W, batch, false, dh3, this.scratch);
-    l3.backward(latent, dh3, W, batch, true, this.dLatent, this.scratch);
+    l3.backward(this.latentOf(batch), dh3, W, batch, true, this.dLatent, this.scratch);
     // Only the encoder's last step reaches the latent vector.
     const dh2 = this.dInner.fill(0, 0, rows * this.latent);
     dh2.set(this.dLatent.subarray(0, batch * this.latent), (W - 1) * batch * this.latent);

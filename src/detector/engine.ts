@@ -29,6 +29,16 @@ export interface Engine {
   dispose(): Promise<void>;
 }
 
+/** Throws RangeError unless the batch holds exactly one window of `window` values per channel. */
+export function checkBatchShape(batch: WindowBatch, window: number): void {
+  const count = batch.channels.length;
+  if (batch.data.length !== count * window) {
+    throw new RangeError(
+      `window batch of ${count} channels needs ${count * window} values (W=${window}), got ${batch.data.length}`,
+    );
+  }
+}
+
 /** RMSE of each window against its reconstruction, computed in float64 like the reference's NumPy. */
 export function windowRmse(data: Float32Array, reconstruction: Float32Array, window: number): Float32Array {
   const count = data.length / window;

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { MagwatchError } from '../../errors.js';
 import { type Bundle, onnxPath } from '../bundle.js';
-import { type Engine, type WindowBatch, windowRmse } from '../engine.js';
+import { checkBatchShape, type Engine, type WindowBatch, windowRmse } from '../engine.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../onnx/export.js';
 
 export type OnnxProvider = 'cpu' | 'cuda' | 'auto';
@@ -174,11 +174,7 @@ export async function createOnnxEngine(bundle: Bundle, options: OnnxEngineOption
 
   const reconstruct = async (batch: WindowBatch): Promise<Float32Array> => {
     const count = batch.channels.length;
-    if (batch.data.length !== count * window) {
-      throw new RangeError(
-        `window batch of ${count} channels needs ${count * window} values (W=${window}), got ${batch.data.length}`,
-      );
-    }
+    checkBatchShape(batch, window);
     if (count === 0) return new Float32Array(0);
     const members: number[][] = sessions.map(() => []);
     for (let w = 0; w < count; w++) {

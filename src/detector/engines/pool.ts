@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { MagwatchError } from '../../errors.js';
 import type { BackendAttempt } from '../backend.js';
 import type { Bundle } from '../bundle.js';
-import { type Engine, type WindowBatch, windowRmse } from '../engine.js';
+import { checkBatchShape, type Engine, type WindowBatch, windowRmse } from '../engine.js';
 import type { OnnxEngineOptions } from './onnx.js';
 import type { TfjsEngineOptions, TfjsMode } from './tfjs.js';
 
@@ -189,11 +189,7 @@ export async function createEnginePool(
   const window = bundle.manifest.window;
   const reconstruct = async (batch: WindowBatch): Promise<Float32Array> => {
     const count = batch.channels.length;
-    if (batch.data.length !== count * window) {
-      throw new RangeError(
-        `window batch of ${count} channels needs ${count * window} values (W=${window}), got ${batch.data.length}`,
-      );
-    }
+    checkBatchShape(batch, window);
     const live = scorers.filter((scorer) => scorer.alive);
     // With every thread dead the first one's error is the answer, batch after batch.
     if (live.length === 0) live.push(scorers[0]!);

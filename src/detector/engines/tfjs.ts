@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MagwatchError } from '../../errors.js';
 import { type BackendAttempt, type BackendLoader, selectTfBackend } from '../backend.js';
 import { type Bundle, loadLayersModel } from '../bundle.js';
-import { type Engine, type WindowBatch, windowRmse } from '../engine.js';
+import { checkBatchShape, type Engine, type WindowBatch, windowRmse } from '../engine.js';
 import { extractWeights } from '../model.js';
 import { type ProductStrategy, productStrategyFor, StackedAutoencoder } from './stacked.js';
 
@@ -36,12 +36,7 @@ export interface TfjsEngine extends Engine {
  * batch's size; throws MagwatchError for a channel the bundle does not know.
  */
 export function modelIndices(bundle: Bundle, batch: WindowBatch): Int32Array {
-  const window = bundle.manifest.window;
-  if (batch.data.length !== batch.channels.length * window) {
-    throw new Error(
-      `window batch of ${batch.channels.length} channels needs ${batch.channels.length * window} values (W=${window}), got ${batch.data.length}`,
-    );
-  }
+  checkBatchShape(batch, bundle.manifest.window);
   const index = new Map(bundle.models.map((model, i) => [model, i]));
   const out = new Int32Array(batch.channels.length);
   batch.channels.forEach((channel, i) => {
