@@ -30,7 +30,8 @@ describe('gemmNT', () => {
       const expected = Float32Array.from(c);
       for (let i = 0; i < M; i++)
         for (let j = 0; j < N; j++)
-          for (let k = 0; k < K; k++) expected[i * N + j] += a[i * K + k]! * b[j * K + k]!;
+          for (let k = 0; k < K; k++)
+            expected[i * N + j] = expected[i * N + j]! + a[i * K + k]! * b[j * K + k]!;
       gemmNT(M, N, K, a, 0, b, 0, c, 0);
       expect(Array.from(c)).toEqual(Array.from(expected));
     }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatFloat32 } from '../engine.js';
 import type { AutoencoderWeights, LstmWeights } from '../model.js';
+import { Kernels } from './kernels.js';
 
 /**
  * How the models of a batch run. `batched`: all models as one computation, weights stacked along a
@@ -22,8 +23,9 @@ export function productStrategyFor(backend: string): ProductStrategy {
 
 /**
  * Models merged into one block-diagonal pass at most. A group's weights and its arithmetic per window
- * grow with the square of its size (3 reference models: 2.2 MB; 9: about 20 MB), the operations it saves
- * only linearly; 3 was fastest for 9 models at 4 windows each on wasm (see `mergedPassPays`).
+ * grow with the square of its size (3 reference models: about 3.6 MB; 9: about 32 MB), the kernel calls it
+ * saves only linearly; of groups of 2 to 5 and 9, 3 was fastest for 9 models at one window each on wasm
+ * (see `mergedPassPays`).
  */
 export const BLOCK_MODELS = 3;
 
@@ -31,18 +33,19 @@ export const BLOCK_MODELS = 3;
 type Gates = [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
 
 /**
- * One LSTM layer for every slot of a set, Keras weights regrouped per gate (see `gateMatrices`). A layer
- * fed a new input at each step keeps `fused`; the decoder, whose input repeats, keeps `input` and
- * `recurrent`.
+ * Two consecutive LSTM layers run as one layer whose units are the lower layer's followed by the upper
+ * layer's (see `wavePairGate`). Wave t computes the lower layer's step t and the upper layer's step t-1,
+ * which needs only what wave t-1 left, so W+1 waves do the work of 2W steps.
  */
-interface LayerWeights {
+interface WavePair {
+  /** Units of both layers together. */
   readonly units: number;
-  /** `[slots, in+u+1, u]`: kernel rows, recurrent rows, bias row; multiplies `[x, h, 1]`. */
-  readonly fused?: Gates;
-  /** `[slots, in+1, u]`: kernel rows, bias row; multiplies `[x, 1]`. */
-  readonly input?: Gates;
-  /** `[slots, u, u]`. */
-  readonly recurrent?: Gates;
+  /** Units of the lower layer: the first columns of the state. */
+  readonly lowerUnits: number;
+  /** `[slots, in+1, units]`: wave 0, where the upper layer has not started and its columns are zero. */
+  readonly first: Gates;
+  /** `[slots, in+units+1, units]`: input rows, state rows, bias row; every later wave. */
+  readonly wave: Gates;
 }
 
 /** The weights of a set of slots, stacked along the slot axis; a slot is one model or a merged group. */
@@ -50,8 +53,11 @@ interface WeightSet {
   readonly slots: number;
   /** Models merged into each slot: the input and output columns. */
   readonly outputs: number;
-  readonly lstm: [LayerWeights, LayerWeights, LayerWeights, LayerWeights];
-  /** `[slots, outputs*64+1, outputs]`: Dense(1) kernel rows (block-diagonal when merged), bias row. */
+  /** Encoder and bottleneck; the bottleneck's last state is the latent vector. */
+  readonly encode: WavePair;
+  /** Decoder (its input, the latent vector, repeats) and the outer layer. */
+  readonly decode: WavePair;
+  /** `[slots, decoder units + outputs*64 + 1, outputs]`: zero rows for the decoder's units, Dense(1) kernel rows, bias row. */
   readonly dense: tf.Tensor3D;
 }
 
@@ -62,21 +68,34 @@ interface SlotWeights {
   readonly dense: Float32Array;
 }
 
-/** Rows `[first, first+count)` restricted to columns `[col, col+width)` of a row-major matrix. */
-function block(matrix: Float32Array, cols: number, first: number, count: number, col: number, width: number) {
-  const out = new Float32Array(count * width);
-  for (let r = 0; r < count; r++)
-    out.set(matrix.subarray((first + r) * cols + col, (first + r) * cols + col + width), r * width);
-  return out;
-}
-
-/** Gate `k` of a Keras LSTM (columns k*u..(k+1)*u of kernel, recurrent kernel and bias) as the three matrices. */
-function gateMatrices(layer: LstmWeights, k: number) {
-  const { units: u, inputSize: n } = layer;
-  const kernel = block(layer.kernel, 4 * u, 0, n, k * u, u);
-  const recurrent = block(layer.recurrentKernel, 4 * u, 0, u, k * u, u);
-  const bias = layer.bias.slice(k * u, (k + 1) * u);
-  return { kernel, recurrent, bias };
+/**
+ * Gate `k` of two stacked Keras LSTM layers as the matrices of one wider layer (see `WavePair`). Its state
+ * is `[lower h, upper h]`; its input `[x, state, 1]`. Lower columns: kernel on x, recurrent kernel on the
+ * lower state, bias. Upper columns: the upper kernel on the lower state (the lower layer's previous
+ * output, which is the upper layer's input), recurrent kernel on the upper state, bias. The first wave's
+ * matrix has only the input and bias rows and leaves the upper columns zero, which keeps the upper
+ * layer's state and cell exactly zero until its first step.
+ */
+function wavePairGate(lower: LstmWeights, upper: LstmWeights, k: number) {
+  const { units: low, inputSize: n } = lower;
+  const up = upper.units;
+  const units = low + up;
+  const wave = new Float32Array((n + units + 1) * units);
+  const first = new Float32Array((n + 1) * units);
+  // Rows of a Keras `[rows, 4u]` matrix, gate k's columns, written at (row, col) of `target`.
+  const put = (target: Float32Array, row: number, col: number, source: Float32Array, u: number) => {
+    for (let r = 0; r < source.length / (4 * u); r++)
+      target.set(source.subarray(r * 4 * u + k * u, r * 4 * u + (k + 1) * u), (row + r) * units + col);
+  };
+  put(wave, 0, 0, lower.kernel, low);
+  put(wave, n, 0, lower.recurrentKernel, low);
+  put(wave, n, low, upper.kernel, up);
+  put(wave, n + low, low, upper.recurrentKernel, up);
+  put(wave, n + units, 0, lower.bias, low);
+  put(wave, n + units, low, upper.bias, up);
+  put(first, 0, 0, lower.kernel, low);
+  put(first, n, 0, lower.bias, low);
+  return { first, wave };
 }
 
 /**
@@ -130,48 +149,45 @@ function stackSlots(parts: Float32Array[], rows: number, cols: number): tf.Tenso
   return tf.tensor3d(concatFloat32(parts), [parts.length, rows, cols]);
 }
 
+function buildWavePair(slots: readonly SlotWeights[], lowerIndex: 0 | 2): WavePair {
+  const pairs = slots.map((slot) => [slot.lstm[lowerIndex], slot.lstm[lowerIndex + 1]!] as const);
+  const [lower, upper] = pairs[0]!;
+  const units = lower.units + upper.units;
+  const n = lower.inputSize;
+  const gates = [0, 1, 2, 3].map((k) => pairs.map(([l, u]) => wavePairGate(l, u, k)));
+  const stack = (pick: 'first' | 'wave', rows: number) =>
+    gates.map((perSlot) =>
+      stackSlots(
+        perSlot.map((g) => g[pick]),
+        rows,
+        units,
+      ),
+    ) as Gates;
+  return { units, lowerUnits: lower.units, first: stack('first', n + 1), wave: stack('wave', n + units + 1) };
+}
+
 function buildWeightSet(slots: readonly SlotWeights[], outputs: number): WeightSet {
-  const lstm = [0, 1, 2, 3].map((index): LayerWeights => {
-    const layers = slots.map((slot) => slot.lstm[index]!);
-    const { units: u, inputSize: n } = layers[0]!;
-    const gates = (pick: (g: ReturnType<typeof gateMatrices>) => Float32Array, rows: number) =>
-      [0, 1, 2, 3].map((k) =>
-        stackSlots(
-          layers.map((layer) => pick(gateMatrices(layer, k))),
-          rows,
-          u,
-        ),
-      ) as Gates;
-    // The decoder (layer 2) sees the same input at every step; see `forward`.
-    return index === 2
-      ? {
-          units: u,
-          input: gates((g) => concatFloat32([g.kernel, g.bias]), n + 1),
-          recurrent: gates((g) => g.recurrent, u),
-        }
-      : { units: u, fused: gates((g) => concatFloat32([g.kernel, g.recurrent, g.bias]), n + u + 1) };
-  }) as WeightSet['lstm'];
+  const encode = buildWavePair(slots, 0);
+  const decode = buildWavePair(slots, 2);
+  const decoderRows = new Float32Array(decode.lowerUnits * outputs);
   const dense = stackSlots(
-    slots.map((slot) => slot.dense),
-    slots[0]!.dense.length / outputs,
+    slots.map((slot) => concatFloat32([decoderRows, slot.dense])),
+    decode.units + 1,
     outputs,
   );
-  return { slots: slots.length, outputs, lstm, dense };
+  return { slots: slots.length, outputs, encode, decode, dense };
 }
 
 function weightTensors(set: WeightSet): tf.Tensor[] {
-  return [
-    ...set.lstm.flatMap((l) => [...(l.fused ?? []), ...(l.input ?? []), ...(l.recurrent ?? [])]),
-    set.dense,
-  ];
+  return [...set.encode.first, ...set.encode.wave, ...set.decode.first, ...set.decode.wave, set.dense];
 }
 
 /**
  * Whether one block-diagonal pass over a group of `groupSize` models is expected to beat per-model
  * passes over its `active` models, given the most windows one model of the group has (`rows`) and their
- * sum (`totalRows`). A pass costs a fixed `PASS_MS` of operation dispatch plus `ROW_MS` per window per
+ * sum (`totalRows`). A pass costs a fixed `PASS_MS` of kernel calls plus `ROW_MS` per window per
  * model's worth of weights: a merged pass multiplies each of its rows by all groupSize² blocks. With a
- * full group of 3 the merged pass wins below about 20 windows per model.
+ * full group of 3 the merged pass wins at one window per model and loses from two on.
  */
 export function mergedPassPays(groupSize: number, active: number, rows: number, totalRows: number): boolean {
   const merged = PASS_MS + ROW_MS * rows * groupSize * groupSize;
@@ -179,14 +195,13 @@ export function mergedPassPays(groupSize: number, active: number, rows: number, 
   return merged < perModel;
 }
 
-// Fitted on wasm (2-core x86 under load, W=64, latent 32): one model's pass took 18-20 ms at 1 to 4
-// windows and about 0.3-0.5 ms more per window; merged passes of 2 to 9 models, 0.2-0.5 ms per window
-// and model². Groups of 3 to 5 did best at 4 windows per model (78 ms for 9 models against 163 ms per
-// model and 107 ms merged as one group of 9).
-/** Fixed cost of one forward pass on wasm, ms (about 1,300 operations). */
-const PASS_MS = 18;
+// Fitted on wasm (2-core x86, W=64, latent 32, one thread): one model's pass took 5-6 ms at 1 to 4
+// windows, 19-23 ms at 28 and 61-72 ms at 114; 9 models at one window each took 41-43 ms in three merged
+// passes against 65 ms in nine, at four windows each 94-98 ms against 68 ms.
+/** Fixed cost of one forward pass on wasm, ms (130 waves of 14 kernel calls). */
+const PASS_MS = 5;
 /** Arithmetic of one window through one model's weights on wasm, ms. */
-const ROW_MS = 0.3;
+const ROW_MS = 0.5;
 
 /**
  * Several reference autoencoders of the same shape run together. The LSTM maths is Keras':
@@ -209,6 +224,7 @@ export class StackedAutoencoder {
    * null for a group of one under `adaptive`, which its model's own set serves at the same cost.
    */
   private readonly merged: Array<WeightSet | null>;
+  private readonly kernels = new Kernels();
   private disposed = false;
 
   constructor(weights: readonly AutoencoderWeights[], products: ProductStrategy = 'batched') {
@@ -323,11 +339,17 @@ export class StackedAutoencoder {
       });
     });
     const inputs = steps.map((step) => tf.tensor3d(step, [slots, rows, cols]));
-    const output = this.forward(set, inputs);
-    tf.dispose(inputs);
-    // `[slots, W*rows, cols]`, time-major within each slot.
-    const values = (await output.data()) as Float32Array;
-    output.dispose();
+    const ones = [tf.ones([slots, rows, 1]), tf.ones([slots, window * rows, 1])] as const;
+    let output: tf.TensorInfo | null = null;
+    let values: Float32Array;
+    try {
+      output = this.forward(set, inputs, ...ones);
+      // `[slots, W*rows, cols]`, time-major within each slot.
+      values = await this.kernels.read(output);
+    } finally {
+      this.kernels.free(output);
+      tf.dispose([...inputs, ...ones]);
+    }
     lanes.forEach((slot, s) => {
       slot.forEach((list, c) => {
         list.forEach((i, r) => {
@@ -338,72 +360,83 @@ export class StackedAutoencoder {
     });
   }
 
-  /** The forward pass on one `[slots, rows, cols]` input per step; returns `[slots, W*rows, cols]`, time-major. */
-  private forward(set: WeightSet, inputs: tf.Tensor3D[]): tf.Tensor3D {
-    return tf.tidy(() => {
-      const [slots, rows] = inputs[0]!.shape;
-      const ones = tf.ones([slots, rows, 1]) as tf.Tensor3D;
-      const [encoder, bottleneck, decoder, outer] = set.lstm;
-      const encoded = this.recurrence(encoder, (t) => inputs[t]!, ones, true);
-      const latent = this.recurrence(bottleneck, (t) => encoded[t]!, ones, false)[0]!;
-      tf.dispose(encoded);
-      // RepeatVector: the decoder sees the same latent vector at every step, so its input term is computed once.
-      const withBias = tf.concat([latent, ones], 2);
-      const constant = decoder.input!.map((gate) => tf.matMul(withBias, gate)) as Gates;
-      const decoded = this.recurrence(decoder, constant, ones, true);
-      const hidden = this.recurrence(outer, (t) => decoded[t]!, ones, true);
-      tf.dispose(decoded);
-      const sequence = tf.concat(hidden, 1);
-      tf.dispose(hidden);
-      const withOnes = tf.concat([sequence, tf.ones([slots, this.window * rows, 1])], 2);
-      return tf.matMul(withOnes, set.dense) as tf.Tensor3D;
+  /**
+   * The forward pass on one `[slots, rows, cols]` input per step; returns `[slots, W*rows, cols]`,
+   * time-major, for the caller to free. `ones` and `timeOnes` are `[slots, rows, 1]` and
+   * `[slots, W*rows, 1]` of ones, the bias inputs.
+   */
+  private forward(
+    set: WeightSet,
+    inputs: tf.Tensor3D[],
+    ones: tf.Tensor,
+    timeOnes: tf.Tensor,
+  ): tf.TensorInfo {
+    const k = this.kernels;
+    const { encode, decode, dense } = set;
+    const [slots, rows] = inputs[0]!.shape;
+    // The last wave only finishes the bottleneck; what the encoder computes there is never read.
+    const [encoded] = this.waves(encode, (t) => inputs[Math.min(t, this.window - 1)]!, ones, false);
+    return k.scoped((keep) => {
+      keep(encoded!);
+      const latentUnits = encode.units - encode.lowerUnits;
+      const latent = keep(k.slice(encoded!, [0, 0, encode.lowerUnits], [slots, rows, latentUnits]));
+      // RepeatVector: the decoder's input is the latent vector at every step.
+      const decoded = this.waves(decode, () => latent, ones, true).map(keep);
+      const sequence = keep(k.concat(decoded, 1));
+      return k.matMul(keep(k.concat([sequence, timeOnes], 2)), dense);
     });
   }
 
   /**
-   * Runs one LSTM layer over `window` steps and returns every step's hidden state (`sequence`) or only
-   * the last. `input` gives step t's input `[slots, rows, in]`, or is the four gates' input terms when
-   * they are the same at every step. Each step is its own tidy scope and states no longer needed are
-   * freed at once, so memory stays at a few steps' worth.
+   * Runs a pair of layers over `window`+1 waves and returns the states of waves 1..W, whose upper columns
+   * are the upper layer's steps 0..W-1 (`sequence`), or only the last wave's; the caller frees them.
+   * `input(t)` is the lower layer's input at wave t. States no longer needed are freed at once, so memory
+   * stays at a few waves' worth.
    */
-  private recurrence(
-    layer: LayerWeights,
-    input: ((t: number) => tf.Tensor3D) | Gates,
-    ones: tf.Tensor3D,
+  private waves(
+    pair: WavePair,
+    input: (t: number) => tf.TensorInfo,
+    ones: tf.TensorInfo,
     sequence: boolean,
-  ): tf.Tensor3D[] {
-    const [slots, rows] = ones.shape;
-    const states: tf.Tensor3D[] = [];
-    let h = tf.zeros([slots, rows, layer.units]) as tf.Tensor3D;
-    let c: tf.Tensor3D | null = null;
-    for (let t = 0; t < this.window; t++) {
-      const [hNext, cNext] = tf.tidy(() => {
-        let z: tf.Tensor3D[];
-        if (typeof input === 'function') {
-          const xh = tf.concat([input(t), h, ones], 2);
-          z = layer.fused!.map((gate) => tf.matMul(xh, gate));
-        } else {
-          // The initial state is zero, so the first step has no recurrent term.
-          z = t === 0 ? input : layer.recurrent!.map((gate, k) => tf.add(input[k]!, tf.matMul(h, gate)));
-        }
-        const candidate = tf.mul(tf.sigmoid(z[0]!), tf.tanh(z[2]!));
-        const cell = c ? tf.add(tf.mul(tf.sigmoid(z[1]!), c), candidate) : candidate;
-        return [tf.mul(tf.sigmoid(z[3]!), tf.tanh(cell)), cell] as tf.Tensor3D[];
-      });
-      c?.dispose();
-      if (!sequence || t === 0) h.dispose();
-      h = hNext!;
-      c = cNext!;
-      if (sequence) states.push(h);
+  ): tf.TensorInfo[] {
+    const k = this.kernels;
+    const states: tf.TensorInfo[] = [];
+    let h: tf.TensorInfo | null = null;
+    let c: tf.TensorInfo | null = null;
+    try {
+      for (let t = 0; t <= this.window; t++) {
+        const state: tf.TensorInfo | null = h;
+        const previous: tf.TensorInfo | null = c;
+        const [next, cell] = k.scoped((keep): [tf.TensorInfo, tf.TensorInfo] => {
+          // The initial state is zero, so the first wave has no state rows and no cell term.
+          const xh = keep(k.concat(state ? [input(t), state, ones] : [input(t), ones], 2));
+          const z: tf.TensorInfo[] = (state ? pair.wave : pair.first).map((gate) => keep(k.matMul(xh, gate)));
+          const candidate = k.mul(keep(k.sigmoid(z[0]!)), keep(k.tanh(z[2]!)));
+          const cell: tf.TensorInfo = previous
+            ? k.add(keep(k.mul(keep(k.sigmoid(z[1]!)), previous)), keep(candidate))
+            : candidate;
+          return [k.mul(keep(k.sigmoid(z[3]!)), keep(k.tanh(cell))), cell];
+        });
+        k.free(c);
+        c = cell;
+        // In a sequence every state from wave 1 on is returned; wave 0's is not.
+        if (!sequence || t === 1) k.free(h);
+        h = next;
+        if (sequence && t > 0) states.push(h);
+      }
+    } catch (error) {
+      k.free(c, ...states, ...(states.includes(h!) ? [] : [h]));
+      throw error;
     }
-    c?.dispose();
-    return sequence ? states : [h];
+    k.free(c);
+    return sequence ? states : [h!];
   }
 
   /** Frees every weight tensor; the autoencoder cannot be used afterwards. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.kernels.dispose();
     for (const set of [this.batched, ...this.single, ...this.merged]) if (set) tf.dispose(weightTensors(set));
   }
 }
@@ -411,19 +444,19 @@ export class StackedAutoencoder {
 /** The models at `active` of a batched set, in that order, as a new set the caller disposes. */
 function selectModels(set: WeightSet, active: readonly number[]): WeightSet {
   const indices = tf.tensor1d(active as number[], 'int32');
-  const pick = (gates: Gates | undefined) =>
-    gates?.map((t) => tf.gather(t, indices) as tf.Tensor3D) as Gates | undefined;
+  const pick = (t: tf.Tensor3D) => tf.gather(t, indices) as tf.Tensor3D;
+  const pickPair = (pair: WavePair): WavePair => ({
+    ...pair,
+    first: pair.first.map(pick) as Gates,
+    wave: pair.wave.map(pick) as Gates,
+  });
   try {
     return {
       slots: active.length,
       outputs: set.outputs,
-      lstm: set.lstm.map((layer) => ({
-        units: layer.units,
-        fused: pick(layer.fused),
-        input: pick(layer.input),
-        recurrent: pick(layer.recurrent),
-      })) as WeightSet['lstm'],
-      dense: tf.gather(set.dense, indices) as tf.Tensor3D,
+      encode: pickPair(set.encode),
+      decode: pickPair(set.decode),
+      dense: pick(set.dense),
     };
   } finally {
     indices.dispose();

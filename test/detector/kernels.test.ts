@@ -1,0 +1,66 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeRandomBundle } from '../../src/bench/bundles.js';
+import { windowBatch } from '../../src/bench/inference.js';
+import { selectTfBackend } from '../../src/detector/backend.js';
+import { Kernels } from '../../src/detector/engines/kernels.js';
+import { createTfjsEngine } from '../../src/detector/engines/tfjs.js';
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'magwatch-kernels-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe.each(['wasm', 'cpu'])('kernels called directly on %s', (backend) => {
+  beforeAll(async () => {
+    expect((await selectTfBackend(backend)).backend).toBe(backend);
+  });
+
+  // 96 values take the Tanh kernel, 96 x 60 the sigmoid identity.
+  test.each([96, 96 * 60])('tanh of %i values equals tf.tanh to 1e-6', async (size) => {
+    const kernels = new Kernels();
+    const x = tf.linspace(-6, 6, size).reshape([1, size / 96, 96]);
+    const expected = tf.tanh(x);
+    const y = kernels.tanh(x);
+    try {
+      const got = await kernels.read(y);
+      const want = (await expected.data()) as Float32Array;
+      let max = 0;
+      for (let i = 0; i < size; i++) max = Math.max(max, Math.abs(got[i]! - want[i]!));
+      expect(max).toBeLessThan(1e-6);
+    } finally {
+      kernels.free(y);
+      tf.dispose([x, expected]);
+      kernels.dispose();
+    }
+  });
+
+  test('the stacked engine equals the layers reference to 1e-4', async () => {
+    const channels = ['S1_OBS1__b_x', 'S1_OBS1__b_y', 'S2_OBS2__b_z'];
+    const bundle = await writeRandomBundle(join(root, backend), {
+      channels,
+      window: 12,
+      latent: 4,
+      shared: false,
+    });
+    const batch = windowBatch(channels, 7, 12, 5);
+    const reference = await createTfjsEngine(bundle, { backend, mode: 'layers' });
+    const stacked = await createTfjsEngine(bundle, { backend, mode: 'stacked' });
+    try {
+      const expected = await reference.reconstruct(batch);
+      const got = await stacked.reconstruct(batch);
+      let max = 0;
+      for (let i = 0; i < got.length; i++) max = Math.max(max, Math.abs(got[i]! - expected[i]!));
+      expect(max).toBeLessThan(1e-4);
+    } finally {
+      await reference.dispose();
+      await stacked.dispose();
+    }
+  }, 60_000);
+});
