@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Bundle, loadBundle } from '../../src/detector/bundle.js';
 import type { Engine } from '../../src/detector/engine.js';
 import { createOnnxEngine } from '../../src/detector/engines/onnx.js';
-import { type PooledEngine, planSlices } from '../../src/detector/engines/pool.js';
+import { MIN_SLICE, type PooledEngine, planSlices } from '../../src/detector/engines/pool.js';
 import { createTfjsEngine } from '../../src/detector/engines/tfjs.js';
 
 // The worker needs compiled JavaScript: the test command builds dist/ first.
@@ -102,9 +102,9 @@ describe('slicing a batch between threads', () => {
   test('keeps a small batch whole', () => {
     expect(planSlices(['m', 'm', 'm'], 2)).toEqual([[0, 1, 2]]);
     expect(planSlices(Array(40).fill('m'), 1)).toEqual([Array.from({ length: 40 }, (_, i) => i)]);
-    // TensorFlow.js splits only batches of at least two slices of 64.
-    expect(planSlices(Array(100).fill('m'), 2, 64)).toHaveLength(1);
-    expect(planSlices(Array(128).fill('m'), 2, 64)).toHaveLength(2);
+    // TensorFlow.js splits only batches of at least two slices of MIN_SLICE.tfjs.
+    expect(planSlices(Array(2 * MIN_SLICE.tfjs - 1).fill('m'), 2, MIN_SLICE.tfjs)).toHaveLength(1);
+    expect(planSlices(Array(2 * MIN_SLICE.tfjs).fill('m'), 2, MIN_SLICE.tfjs)).toHaveLength(2);
   });
 
   test("cuts one model's windows into even, contiguous slices", () => {

@@ -29,12 +29,12 @@ const failure = (reply: Reply) =>
 
 /**
  * The fewest windows worth a thread of their own. ONNX Runtime scores a window in about 0.3 ms, so beyond a
- * message round trip every window split off gains. A TensorFlow.js pass costs about 18 ms of operation
- * dispatch however few its windows, and merges few-window models into one pass (`stacked.ts`), so a split
- * pays only for large batches (per-channel bundle of 9 models, wasm, two threads: 32 windows 85 ms split
- * against 66 ms whole; 256 windows 132 ms against 212 ms).
+ * message round trip every window split off gains. A TensorFlow.js pass costs about 5 ms of kernel calls
+ * however few its windows, and merges models of one window each into one pass (`stacked.ts`), so a split
+ * pays from a few passes' worth on (per-channel bundle of 9 models, wasm, two threads: 32 windows 461-476
+ * windows/s whole against 588-635 split; 9 windows, merged, no clear difference).
  */
-export const MIN_SLICE = { onnx: 8, tfjs: 64 } as const;
+export const MIN_SLICE = { onnx: 8, tfjs: 16 } as const;
 
 /** One worker thread holding an engine for every model of the bundle. */
 interface Scorer {

@@ -10,8 +10,8 @@ import { Kernels } from './kernels.js';
  * generic loop about ten times slower than its XNNPACK path, so there `per-model` beats `batched`.
  * `block-diagonal`: groups of up to `BLOCK_MODELS` models merged into one wider model whose weight
  * matrices are block-diagonal, so one pass of rank-2 products serves the whole group; it multiplies by
- * the zero blocks too (a group of g models does g times the arithmetic) but dispatches g times fewer
- * operations. `adaptive`: per call and per group, `block-diagonal` while the group's windows per model
+ * the zero blocks too (a group of g models does g times the arithmetic) but makes g times fewer
+ * kernel calls. `adaptive`: per call and per group, `block-diagonal` while the group's windows per model
  * are few, `per-model` passes beyond (see `mergedPassPays`).
  */
 export type ProductStrategy = 'batched' | 'per-model' | 'block-diagonal' | 'adaptive';
@@ -205,10 +205,14 @@ const ROW_MS = 0.5;
 
 /**
  * Several reference autoencoders of the same shape run together. The LSTM maths is Keras':
- * z = x·K + h·R + b, gates i, f, c, o; c = σ(f)·c + σ(i)·tanh(c̃); h = σ(o)·tanh(c). Each gate has its
- * own product with `[x, h, 1]`, so no step slices a tensor: the wasm backend's slice copies its whole
+ * z = x·K + h·R + b, gates i, f, c, o; c = σ(f)·c + σ(i)·tanh(c̃); h = σ(o)·tanh(c). A pass is bound by
+ * the number of kernel calls until its tensors hold thousands of values, so it makes few: layers run in
+ * pairs as waves (`WavePair`), the kernels are called directly (`Kernels`), and each gate has its own
+ * product with `[x, h, 1]` so that no wave slices a tensor: the wasm backend's slice copies its whole
  * input on every call, which made per-step slicing (of gates, or of a precomputed sequence projection)
- * cost more than the products themselves.
+ * cost more than the products themselves. The pairs cost about 1.5 times the arithmetic of four separate
+ * layers (zero blocks, and the decoder's input product repeated every wave); even at 114 windows a pass
+ * was no slower for it.
  */
 export class StackedAutoencoder {
   readonly models: number;
