@@ -57,7 +57,10 @@ interface WeightSet {
   readonly encode: WavePair;
   /** Decoder (its input, the latent vector, repeats) and the outer layer. */
   readonly decode: WavePair;
-  /** `[slots, decoder units + outputs*64 + 1, outputs]`: zero rows for the decoder's units, Dense(1) kernel rows, bias row. */
+  /**
+   * `[slots, decoder units + outputs*64 + 1, outputs]`: zero rows for the decoder's units, Dense(1)
+   * kernel rows, bias row; it multiplies the decode pair's states as they are.
+   */
   readonly dense: tf.Tensor3D;
 }
 
