@@ -10,8 +10,9 @@ const LARGE_TANH = 1024;
  * The handful of TensorFlow.js kernels a recurrent pass needs, called on the active backend directly.
  * A `tf.*` op spends 1-3 µs per call on argument checks, dtype casting and the engine's tensor
  * bookkeeping before its kernel runs; a forward pass makes about 1,800 calls on tensors of a few hundred
- * values, where that was a quarter of the time (one window on wasm: 7.0 ms through `tf.*`, 5.0-5.4 here). The arithmetic is the backend's own kernels either way; what
- * is skipped is the tracking, so whatever these methods return must be handed to `free`.
+ * values, where that was a quarter of the time (one window on wasm: 7.0 ms through `tf.*`, 5.0-5.4 ms
+ * here). The arithmetic is the backend's own kernels either way; what is skipped is the tracking, so
+ * whatever these methods return must be handed to `free`.
  */
 export class Kernels {
   private readonly backend: tf.KernelBackend;

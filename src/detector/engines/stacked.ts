@@ -231,7 +231,7 @@ export class StackedAutoencoder {
    * null for a group of one under `adaptive`, which its model's own set serves at the same cost.
    */
   private readonly merged: Array<WeightSet | null>;
-  private readonly kernels = new Kernels();
+  private readonly kernels: Kernels;
   private disposed = false;
 
   constructor(weights: readonly AutoencoderWeights[], products: ProductStrategy = 'batched') {
@@ -244,6 +244,7 @@ export class StackedAutoencoder {
         );
       }
     }
+    this.kernels = new Kernels();
     this.models = weights.length;
     this.window = window;
     this.latent = latent;
