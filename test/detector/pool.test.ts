@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Bundle, loadBundle } from '../../src/detector/bundle.js';
@@ -10,6 +13,14 @@ import { createTfjsEngine } from '../../src/detector/engines/tfjs.js';
 const POOL_MODULE = '../../dist/detector/engines/pool.js';
 const EXAMPLE = fileURLToPath(new URL('../../examples/model', import.meta.url));
 
+type CreateEnginePool = (
+  bundle: Bundle,
+  engine: PooledEngine,
+  threads?: number,
+  script?: URL,
+) => Promise<Engine>;
+
+let createEnginePool: CreateEnginePool;
 let bundle: Bundle;
 let threaded: Engine;
 let inline: Engine;
@@ -18,9 +29,7 @@ let inlineTfjs: Engine;
 
 beforeAll(async () => {
   bundle = await loadBundle(EXAMPLE);
-  const { createEnginePool } = (await import(POOL_MODULE)) as {
-    createEnginePool: (bundle: Bundle, engine: PooledEngine, threads?: number) => Promise<Engine>;
-  };
+  ({ createEnginePool } = (await import(POOL_MODULE)) as { createEnginePool: CreateEnginePool });
   // Two threads even on a one-core machine, so that batches are always split.
   threaded = await createEnginePool(bundle, { kind: 'onnx', options: {} }, 2);
   inline = await createOnnxEngine(bundle);
@@ -94,6 +103,34 @@ describe('the TensorFlow.js engine in a pool of worker threads', () => {
       offThread: true,
     });
   });
+});
+
+describe('a pool thread that dies', () => {
+  test.each([
+    ['exit', /inference worker thread exited with code 3/],
+    ['error', /simulated fault in an inference thread/],
+  ] as const)(
+    'by %s fails the batch it held; the other thread scores the next ones',
+    async (how, message) => {
+      const dir = await mkdtemp(join(tmpdir(), 'magwatch-pool-death-'));
+      process.env['MAGWATCH_TEST_DEATH'] = how;
+      process.env['MAGWATCH_TEST_DEATH_MARKER'] = join(dir, 'dead');
+      const dying = new URL('../fixtures/pool/dying-worker.mjs', import.meta.url);
+      const pool = await createEnginePool(bundle, { kind: 'onnx', options: {} }, 2, dying);
+      try {
+        // Split between both threads; one of them dies on its slice.
+        await expect(pool.score(batch(40))).rejects.toThrow(message);
+        const windows = batch(40);
+        expect(await pool.score(windows)).toEqual(await inline.score(windows));
+        expect(await pool.score(batch(3))).toHaveLength(3);
+      } finally {
+        await pool.dispose();
+        delete process.env['MAGWATCH_TEST_DEATH'];
+        delete process.env['MAGWATCH_TEST_DEATH_MARKER'];
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('slicing a batch between threads', () => {

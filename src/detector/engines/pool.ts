@@ -45,20 +45,21 @@ interface Scorer {
   dispose(): Promise<void>;
 }
 
-async function startScorer(bundle: Bundle, engine: PooledEngine): Promise<Scorer> {
-  const worker = new Worker(new URL('./pool-worker.js', import.meta.url), {
-    workerData: { bundleDir: bundle.dir, engine },
-  });
+async function startScorer(bundle: Bundle, engine: PooledEngine, script: URL): Promise<Scorer> {
+  const worker = new Worker(script, { workerData: { bundleDir: bundle.dir, engine } });
   const pending = new Map<number, { resolve(value: Float32Array): void; reject(error: Error): void }>();
   let next = 0;
   let dead: Error | undefined;
   let disposed: (() => void) | undefined;
+  let closing = false;
+  const exited = (code: number) => new Error(`inference worker thread exited with code ${code}`);
 
   const ready = await new Promise<Reply>((resolve, reject) => {
     worker.once('message', (reply: Reply) =>
       reply.type === 'ready' ? resolve(reply) : reject(failure(reply)),
     );
     worker.once('error', reject);
+    worker.once('exit', (code) => reject(exited(code)));
   }).catch(async (error) => {
     await worker.terminate();
     throw error;
@@ -72,10 +73,16 @@ async function startScorer(bundle: Bundle, engine: PooledEngine): Promise<Scorer
     if (reply.type === 'result') waiting.resolve(reply.reconstruction!);
     else waiting.reject(failure(reply));
   });
-  worker.on('error', (error) => {
-    dead = error;
-    for (const waiting of pending.values()) waiting.reject(error);
+  // A thread that dies, by an uncaught error or by exiting, fails what it holds at once: a slice left
+  // waiting would hold its batch, and the live path behind it, for ever.
+  const die = (error: Error) => {
+    dead ??= error;
+    for (const waiting of pending.values()) waiting.reject(dead);
     pending.clear();
+  };
+  worker.on('error', die);
+  worker.on('exit', (code) => {
+    if (!closing) die(exited(code));
   });
 
   return {
@@ -93,6 +100,7 @@ async function startScorer(bundle: Bundle, engine: PooledEngine): Promise<Scorer
       });
     },
     async dispose() {
+      closing = true;
       if (!dead) {
         await new Promise<void>((resolve) => {
           disposed = resolve;
@@ -157,11 +165,14 @@ const CPU_BACKENDS = new Set(['cpu', 'wasm']);
  * than 31 ms, and back to back in 14 ms rather than 16 ms, because the threads never wait for each other
  * inside a run. On CUDA or TensorFlow.js's native backend one worker holds the engine. From TypeScript
  * sources (tests) there is no compiled worker file, and the engine runs on the calling thread instead.
+ * A thread that dies fails the slice it held and the others carry on without it. `script` is the
+ * worker's entry; tests give one that dies on purpose.
  */
 export async function createEnginePool(
   bundle: Bundle,
   engine: PooledEngine,
   threads?: number,
+  script: URL = new URL('./pool-worker.js', import.meta.url),
 ): Promise<Engine> {
   if (import.meta.url.endsWith('.ts')) return inline(bundle, engine);
 
@@ -170,12 +181,12 @@ export async function createEnginePool(
     engine.kind === 'onnx'
       ? { kind: 'onnx', options: { ...engine.options, threads: 1, ...(provider ? { provider } : {}) } }
       : engine;
-  const first = await startScorer(bundle, single());
+  const first = await startScorer(bundle, single(), script);
   const scorers = [first];
   try {
     if (CPU_BACKENDS.has(first.ready.backend!)) {
       const rest = await Promise.allSettled(
-        Array.from({ length: wanted - 1 }, () => startScorer(bundle, single('cpu'))),
+        Array.from({ length: wanted - 1 }, () => startScorer(bundle, single('cpu'), script)),
       );
       for (const started of rest) if (started.status === 'fulfilled') scorers.push(started.value);
       const failed = rest.find((started) => started.status === 'rejected');
