@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectTfBackend } from '../detector/backend.js';
+import { type BackendAttempt, selectTfBackend } from '../detector/backend.js';
 import type { Bundle } from '../detector/bundle.js';
 import type { Engine, WindowBatch } from '../detector/engine.js';
 import { defaultEngineFactories } from '../detector/engines/index.js';
@@ -115,11 +115,14 @@ export interface InferenceBenchOptions {
   readonly window?: number;
   /** Bottleneck width; default 32. */
   readonly latent?: number;
-  /** TensorFlow.js backend for the stacked engine; default: the fastest that works here. */
-  readonly tfjsBackend?: string;
+  /** TensorFlow.js backends to time the stacked engine on; default `BENCH_TFJS_BACKENDS`. */
+  readonly tfjsBackends?: readonly string[];
   /** Worker threads of both engines (ONNX Runtime: single-threaded sessions each); default one per core, at most 4. */
   readonly threads?: number;
 }
+
+/** TensorFlow.js backends the bench times the stacked engine on by default; those that do not start here are noted. */
+export const BENCH_TFJS_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 
 /** A candidate engine of the bench, or why it cannot run here. */
 type Contender = { engine: Engine; variant: string } | { skip: string };
@@ -152,7 +155,11 @@ export async function runInferenceBench(
       const contenders = [
         ...(options.engines.includes('onnx') ? [await startOnnx(bundle, options.threads)] : []),
         ...(options.engines.includes('tfjs')
-          ? [await startTfjs(bundle, options.tfjsBackend, options.threads)]
+          ? await Promise.all(
+              (options.tfjsBackends ?? BENCH_TFJS_BACKENDS).map((name) =>
+                startTfjs(bundle, name, options.threads),
+              ),
+            )
           : []),
       ];
       for (const contender of contenders) if ('skip' in contender) note(`${mode}: ${contender.skip}`);
@@ -190,14 +197,17 @@ export async function runInferenceBench(
   }
 }
 
-/** The stacked engine as `run` and `detect` start it: in worker threads, one per core (at most 4). */
-async function startTfjs(
-  bundle: Bundle,
-  backend: string | undefined,
-  threads: number | undefined,
-): Promise<Contender> {
+/**
+ * The stacked engine on `backend` as `run` and `detect` start it: in worker threads, one per core (at most
+ * 4). A backend that does not start here leaves the engine on another; that one is closed and skipped.
+ */
+async function startTfjs(bundle: Bundle, backend: string, threads: number | undefined): Promise<Contender> {
   const engine = await defaultEngineFactories.tfjs(bundle, { backend, mode: 'stacked', threads });
-  return { engine, variant: 'stacked' };
+  if (engine.backend === backend) return { engine, variant: 'stacked' };
+  const { tried = [] } = engine as Engine & { tried?: readonly BackendAttempt[] };
+  await engine.dispose();
+  const why = tried.find((attempt) => attempt.backend === backend && attempt.error)?.error;
+  return { skip: `tfjs on ${backend} skipped: it does not start here (${why ?? 'not registered'})` };
 }
 
 /** Exports the bundle's models to ONNX and starts ONNX Runtime on them, or says why it cannot. */

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type BenchRow, runInferenceBench } from '../bench/inference.js';
+import { BENCH_TFJS_BACKENDS, type BenchRow, runInferenceBench } from '../bench/inference.js';
 import { runTrainBench } from '../bench/train.js';
 import { MagwatchError } from '../errors.js';
 import { integer, number } from './options.js';
@@ -64,7 +64,11 @@ export function registerBench(program: Command): void {
       2,
     )
     .option('--channels <n>', 'channels, and models of the per-channel bundle', integer('--channels', 1), 9)
-    .option('--backend <name>', 'TensorFlow.js backend for the stacked engine (default: the fastest here)')
+    .option(
+      '--backends <list>',
+      `TensorFlow.js backends to time the stacked engine on (default: each of ${BENCH_TFJS_BACKENDS.join(', ')} that starts here)`,
+      list('--backends', (name) => name),
+    )
     .option(
       '--threads <n>',
       'worker threads sharing each batch, for both engines (default: one per core, at most 4)',
@@ -102,7 +106,7 @@ export function registerBench(program: Command): void {
           batches: options.batches,
           seconds: options.seconds,
           channels: options.channels,
-          tfjsBackend: options.backend,
+          tfjsBackends: options.backends,
           threads: options.threads,
         },
         (row) => {
