@@ -23,7 +23,7 @@ export function productStrategyFor(backend: string): ProductStrategy {
 
 /**
  * Models merged into one block-diagonal pass at most. A group's weights and its arithmetic per window
- * grow with the square of its size (3 reference models: about 3.6 MB; 9: about 32 MB), the kernel calls it
+ * grow with the square of its size (3 reference models: 3.4 MB; 9: about 30 MB), the kernel calls it
  * saves only linearly; of groups of 2 to 5 and 9, 3 was fastest for 9 models at one window each on wasm
  * (see `mergedPassPays`).
  */
@@ -229,6 +229,7 @@ export class StackedAutoencoder {
   /**
    * `block-diagonal` and `adaptive`: one set per group of `BLOCK_MODELS` consecutive models, merged;
    * null for a group of one under `adaptive`, which its model's own set serves at the same cost.
+   * Known shortcoming: with the per-model sets that makes 1.5 MB per reference model, 6x its weights.
    */
   private readonly merged: Array<WeightSet | null>;
   private readonly kernels: Kernels;
