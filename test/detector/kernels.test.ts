@@ -64,3 +64,36 @@ describe.each(['wasm', 'cpu'])('kernels called directly on %s', (backend) => {
     }
   }, 60_000);
 });
+
+test('on a backend outside the direct list the calls go through the engine, which tracks and frees them', async () => {
+  // The cpu backend's factory and kernels under another name: a stand-in for the native backend, whose
+  // kernels build tracked tensors and so must not be called directly.
+  const name = 'cpu-through-engine';
+  tf.registerBackend(name, tf.findBackendFactory('cpu')!);
+  for (const config of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...config, backendName: name });
+  expect((await selectTfBackend(name)).backend).toBe(name);
+  const channels = ['S1_OBS1__b_x', 'S2_OBS2__b_z'];
+  const bundle = await writeRandomBundle(join(root, name), {
+    channels,
+    window: 10,
+    latent: 4,
+    shared: false,
+  });
+  const batch = windowBatch(channels, 5, 10, 8);
+  const reference = await createTfjsEngine(bundle, { backend: name, mode: 'layers' });
+  const stacked = await createTfjsEngine(bundle, { backend: name, mode: 'stacked' });
+  try {
+    const expected = await reference.reconstruct(batch);
+    const got = await stacked.reconstruct(batch);
+    const tensors = tf.memory().numTensors;
+    await stacked.reconstruct(batch);
+    expect(tf.memory().numTensors).toBe(tensors);
+    let max = 0;
+    for (let i = 0; i < got.length; i++) max = Math.max(max, Math.abs(got[i]! - expected[i]!));
+    expect(max).toBeLessThan(1e-4);
+  } finally {
+    await reference.dispose();
+    await stacked.dispose();
+    tf.removeBackend(name);
+  }
+}, 60_000);

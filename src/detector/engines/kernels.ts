@@ -1,22 +1,40 @@
 import * as tf from '@tensorflow/tfjs';
 
-const NAMES = ['BatchMatMul', 'Concat', 'Slice', 'Sigmoid', 'Tanh', 'Multiply', 'Add'] as const;
+const NAMES = [
+  'BatchMatMul',
+  '_FusedMatMul',
+  'Concat',
+  'Slice',
+  'Sigmoid',
+  'Tanh',
+  'Multiply',
+  'Add',
+] as const;
 type KernelName = (typeof NAMES)[number];
 
 /** Values from which `tanh` goes through Sigmoid on wasm; the two cost the same at about 700. */
 const LARGE_TANH = 1024;
 
 /**
- * The handful of TensorFlow.js kernels a recurrent pass needs, called on the active backend directly.
- * A `tf.*` op spends 1-3 µs per call on argument checks, dtype casting and the engine's tensor
- * bookkeeping before its kernel runs; a forward pass makes about 1,800 calls on tensors of a few hundred
- * values, where that was a quarter of the time (one window on wasm: 7.0 ms through `tf.*`, 5.0-5.4 ms
- * here). The arithmetic is the backend's own kernels either way; what is skipped is the tracking, so
- * whatever these methods return must be handed to `free`.
+ * Backends whose kernels return plain results the engine does not track, so that they can be called
+ * directly and freed by hand. Others (the native `tensorflow` backend) build tracked tensors inside their
+ * kernels; there the calls go through the engine.
+ */
+const DIRECT_BACKENDS = new Set(['wasm', 'cpu']);
+
+/**
+ * The handful of TensorFlow.js kernels a recurrent pass needs. A `tf.*` op spends 1-3 µs per call on
+ * argument checks, dtype casting and the engine's tensor bookkeeping before its kernel runs; a forward
+ * pass makes about 1,700 calls on tensors of a few hundred values, where that was a quarter of the time
+ * (one window on wasm: 7.0 ms through `tf.*`, 5.0-5.4 ms here). On wasm and cpu the backend's registered
+ * kernels are called directly, elsewhere through `engine().runKernel`, which skips the op's checks but
+ * keeps the tracking. The arithmetic is the backend's own kernels either way; whatever these methods
+ * return must be handed to `free`.
  */
 export class Kernels {
   private readonly backend: tf.KernelBackend;
-  private readonly kernels: Record<KernelName, tf.KernelFunc>;
+  /** The kernels to call directly; null where calls go through the engine. */
+  private readonly kernels: Record<KernelName, tf.KernelFunc> | null;
   /** Values from which `tanh` goes through Sigmoid: `LARGE_TANH` on wasm, never elsewhere. */
   private readonly largeTanh: number;
   private readonly two = tf.scalar(2);
@@ -32,10 +50,13 @@ export class Kernels {
       if (!config) throw new Error(`TensorFlow.js backend ${name} has no ${kernel} kernel`);
       kernels[kernel] = config.kernelFunc;
     }
-    this.kernels = kernels as Record<KernelName, tf.KernelFunc>;
+    this.kernels = DIRECT_BACKENDS.has(name) ? (kernels as Record<KernelName, tf.KernelFunc>) : null;
   }
 
   private run(name: KernelName, inputs: unknown, attrs: object = {}): tf.TensorInfo {
+    if (!this.kernels) {
+      return tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
+    }
     return this.kernels[name]({
       inputs: inputs as tf.NamedTensorInfoMap,
       backend: this.backend,
@@ -45,6 +66,15 @@ export class Kernels {
 
   matMul(a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
     return this.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
+  }
+
+  /** σ(a·b) in one call: a gate's product and its activation (on wasm 5 µs against 9 for the two apart). */
+  matMulSigmoid(a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
+    return this.run(
+      '_FusedMatMul',
+      { a, b },
+      { transposeA: false, transposeB: false, activation: 'sigmoid' },
+    );
   }
 
   concat(parts: readonly tf.TensorInfo[], axis: number): tf.TensorInfo {
@@ -107,6 +137,10 @@ export class Kernels {
   }
 
   free(...infos: Array<tf.TensorInfo | null | undefined>): void {
-    for (const info of infos) if (info) this.backend.disposeData(info.dataId);
+    for (const info of infos) {
+      if (!info) continue;
+      if (this.kernels) this.backend.disposeData(info.dataId);
+      else (info as tf.Tensor).dispose();
+    }
   }
 }

@@ -29,7 +29,7 @@ const failure = (reply: Reply) =>
 
 /**
  * The fewest windows worth a thread of their own. ONNX Runtime scores a window in about 0.3 ms, so beyond a
- * message round trip every window split off gains. A TensorFlow.js pass costs about 5 ms of kernel calls
+ * message round trip every window split off gains. A TensorFlow.js pass costs 4-5 ms of kernel calls
  * however few its windows, and merges models of one window each into one pass (`stacked.ts`), so a split
  * pays from a few passes' worth on (per-channel bundle of 9 models, wasm, two threads: 32 windows 461-476
  * windows/s whole against 588-635 split; 9 windows, merged, no clear difference).

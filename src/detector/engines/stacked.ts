@@ -198,11 +198,11 @@ export function mergedPassPays(groupSize: number, active: number, rows: number, 
   return merged < perModel;
 }
 
-// Fitted on wasm (2-core x86, W=64, latent 32, one thread): one model's pass took 5-6 ms at 1 to 4
-// windows, 19-23 ms at 28 and 61-72 ms at 114; 9 models at one window each took 41-43 ms in three merged
-// passes against 65 ms in nine, at four windows each 94-98 ms against 68 ms.
-/** Fixed cost of one forward pass on wasm, ms (130 waves of 14 kernel calls). */
-const PASS_MS = 5;
+// Fitted on wasm (2-core x86, W=64, latent 32, one thread): one model's pass took 4.2-5.2 ms at 1 to 4
+// windows, 18 ms at 28 and 60 ms at 114; 9 models at one window each took 34 ms in three merged passes
+// against 41 ms in nine, at two windows each 59 ms against 54 ms.
+/** Fixed cost of one forward pass on wasm, ms (130 waves of 13 kernel calls). */
+const PASS_MS = 4.5;
 /** Arithmetic of one window through one model's weights on wasm, ms. */
 const ROW_MS = 0.5;
 
@@ -419,12 +419,15 @@ export class StackedAutoencoder {
         const [next, cell] = k.scoped((keep): [tf.TensorInfo, tf.TensorInfo] => {
           // The initial state is zero, so the first wave has no state rows and no cell term.
           const xh = keep(k.concat(state ? [input(t), state, ones] : [input(t), ones], 2));
-          const z: tf.TensorInfo[] = (state ? pair.wave : pair.first).map((gate) => keep(k.matMul(xh, gate)));
-          const candidate = k.mul(keep(k.sigmoid(z[0]!)), keep(k.tanh(z[2]!)));
+          // The three sigmoid gates take their activation in the product's call; the first wave has no
+          // cell to forget.
+          const [inputGate, forgetGate, candidateGate, outputGate] = state ? pair.wave : pair.first;
+          const gate = (weights: tf.TensorInfo) => keep(k.matMulSigmoid(xh, weights));
+          const candidate = k.mul(gate(inputGate), keep(k.tanh(keep(k.matMul(xh, candidateGate)))));
           const cell: tf.TensorInfo = previous
-            ? k.add(keep(k.mul(keep(k.sigmoid(z[1]!)), previous)), keep(candidate))
+            ? k.add(keep(k.mul(gate(forgetGate), previous)), keep(candidate))
             : candidate;
-          return [k.mul(keep(k.sigmoid(z[3]!)), keep(k.tanh(cell))), cell];
+          return [k.mul(gate(outputGate), keep(k.tanh(cell))), cell];
         });
         k.free(c);
         c = cell;
