@@ -162,6 +162,27 @@ describe('slicing a batch between threads', () => {
     expect(plan.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 90 }, (_, i) => i));
   });
 
+  test('with a model order, gives each thread a contiguous run of models, balanced by windows', () => {
+    // One window per model, interleaved in the batch: runs 0-4 and 5-8 keep the stacked engine's merged
+    // groups of neighbouring models whole.
+    const order = new Map(Array.from({ length: 9 }, (_, m) => [`m${m}`, m]));
+    const models = [4, 8, 0, 6, 2, 1, 7, 3, 5].map((m) => `m${m}`);
+    const plan = planSlices(models, 2, 4, order);
+    expect(plan.map((slice) => slice.map((w) => models[w]).sort())).toEqual([
+      ['m0', 'm1', 'm2', 'm3', 'm4'],
+      ['m5', 'm6', 'm7', 'm8'],
+    ]);
+    // Unequal counts: the cut falls where the first run reaches half of the windows.
+    const heavy = [
+      ...Array(30).fill('m0'),
+      ...Array(10).fill('m1'),
+      ...Array(10).fill('m2'),
+      ...Array(10).fill('m3'),
+    ];
+    expect(sizes(planSlices(heavy, 2, 4, order))).toEqual([30, 30]);
+    expect(sizes(planSlices(heavy, 3, 4, order))).toEqual([30, 10, 20]);
+  });
+
   test('gives windows of unknown channels a slice of their own, for the thread to report', () => {
     const plan = planSlices([...Array(20).fill('m'), ...Array(10).fill(undefined)], 2);
     expect(sizes(plan).sort()).toEqual([10, 20]);
